@@ -1,0 +1,76 @@
+"""Per-operation context: tenant, entrypoint, request id and service.
+
+Values are stored in `contextvars` through structlog, so every line written
+while they are bound carries them, and an asyncio task sees only the values of
+the context it was created in.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import structlog
+
+CONTEXT_KEYS = ("tenant", "entrypoint", "request_id", "service")
+
+
+def normalise_tenant(tenant: object) -> str | None:
+    """Return a tenant id as an exact string, or None when there is none.
+
+    Discord guild ids exceed 2**53, so they are kept as strings: an `int` is
+    converted digit for digit and never goes through a float.
+    """
+    if tenant is None or isinstance(tenant, str):
+        return tenant
+
+    if isinstance(tenant, int) and not isinstance(tenant, bool):
+        return str(tenant)
+
+    guild_id = getattr(tenant, "id", None)
+    if isinstance(guild_id, int):
+        return str(guild_id)
+
+    return str(tenant)
+
+
+def new_request_id() -> str:
+    """Return a fresh correlation id: 32 lowercase hex characters."""
+    return os.urandom(16).hex()
+
+
+@contextmanager
+def bind_context(**values: Any) -> Iterator[None]:
+    """Bind context values for the duration of a `with` block.
+
+    Use it once per command or request::
+
+        with bind_context(tenant=guild_id, entrypoint="bot", request_id=new_request_id()):
+            ...
+
+    Values bound before the block are restored on exit, also when it raises.
+    """
+    if "tenant" in values:
+        values["tenant"] = normalise_tenant(values["tenant"])
+
+    tokens = structlog.contextvars.bind_contextvars(**values)
+    try:
+        yield
+    finally:
+        structlog.contextvars.reset_contextvars(**tokens)
+
+
+def set_tenant(tenant: object) -> None:
+    """Bind the tenant for the rest of the current context.
+
+    Unlike `bind_context`, this does not restore an earlier value: call it
+    inside a context that ends with the operation, such as a request's task.
+    """
+    structlog.contextvars.bind_contextvars(tenant=normalise_tenant(tenant))
+
+
+def current_context() -> dict[str, Any]:
+    """Return a copy of the values bound in the current context."""
+    return structlog.contextvars.get_contextvars()

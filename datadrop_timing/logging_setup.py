@@ -1,0 +1,177 @@
+"""`configure()`: one call that makes every line a process writes JSON."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Iterable
+from typing import Any, BinaryIO
+
+import structlog
+
+from datadrop_timing.clock import SYSTEM_CLOCK, Clock
+from datadrop_timing.errors import ConfigurationError
+from datadrop_timing.processors import EventFinisher
+from datadrop_timing.render import render_line
+from datadrop_timing.schema import ENTRYPOINTS
+from datadrop_timing.sink import LineSink
+from datadrop_timing.stdlib import (
+    JsonLineFormatter,
+    LineSinkHandler,
+    rename_clashing_extras,
+)
+from datadrop_timing.timer import _timing_logger
+
+# Loggers that print full URLs, and so could print a webhook token.
+QUIET_LOGGERS = ("httpx", "httpcore")
+
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+    "critical": logging.CRITICAL,
+}
+
+
+class SinkLogger:
+    """The structlog logger at the end of the chain: hands bytes to a `LineSink`."""
+
+    def __init__(self, sink: LineSink) -> None:
+        self.sink = sink
+
+    def msg(self, message: bytes | str) -> None:
+        """Write one rendered event."""
+        if isinstance(message, str):
+            message = message.encode("utf-8", "replace")
+        self.sink.write_line(message)
+
+    debug = info = warning = warn = error = critical = exception = fatal = msg
+
+
+class _SinkLoggerFactory:
+    def __init__(self, sink: LineSink) -> None:
+        self.sink = sink
+
+    def __call__(self, *args: Any) -> SinkLogger:
+        return SinkLogger(self.sink)
+
+
+def _render_bytes(logger: object, method_name: str, event: dict[str, Any]) -> bytes:
+    return render_line(event)
+
+
+def configure(
+    *,
+    service: str,
+    entrypoint: str = "bot",
+    output: str | os.PathLike[str] | BinaryIO | None = None,
+    level: str = "info",
+    console: bool = False,
+    route_stdlib: bool = True,
+    clock: Clock = SYSTEM_CLOCK,
+) -> LineSink:
+    """Set up structlog and stdlib logging to write one JSON object per line.
+
+    Call it once at start-up, before the bot or the API starts logging.
+    Importing `datadrop_timing` configures nothing by itself.
+
+    Args:
+        service: name written as `service` on every line, e.g. `datadrop-bot`.
+        entrypoint: default `entrypoint`: `bot`, `api` or `worker`. Context
+            bound with `bind_context(entrypoint=...)` overrides it per operation.
+        output: a file path to append to (created with mode 0640), a binary
+            stream, or None for standard output.
+        level: the lowest level written: debug, info, warning, error, critical.
+        console: render human-readable lines instead of JSON, for local
+            development only; `report` cannot read them.
+        route_stdlib: also route the root stdlib logger (discord, uvicorn,
+            the app's own loggers) through python-json-logger to `output`,
+            and make `extra` keys that clash with `LogRecord` attributes
+            (`filename`, `name`, ...) appear as `extra_<name>` instead of
+            raising KeyError; see `rename_clashing_extras`.
+        clock: where timestamps of non-timing lines come from; tests and
+            generated workloads pass a `ManualClock`.
+
+    Returns:
+        The sink every line goes to; `sink.failures` counts failed writes.
+
+    Raises:
+        ConfigurationError: `entrypoint` or `level` is not one of the values
+            listed above.
+    """
+    level_number = _level_number(level)
+    if entrypoint not in ENTRYPOINTS:
+        msg = f"invalid entrypoint {entrypoint!r}: use one of {', '.join(ENTRYPOINTS)}"
+        raise ConfigurationError(msg)
+
+    sink = LineSink(output)
+    finisher = EventFinisher(service=service, entrypoint=entrypoint, clock=clock)
+    processors = _processors(finisher, console=console)
+    wrapper_class = structlog.make_filtering_bound_logger(level_number)
+    structlog.configure(
+        processors=processors,
+        wrapper_class=wrapper_class,
+        logger_factory=_SinkLoggerFactory(sink),
+        cache_logger_on_first_use=True,
+    )
+    # The timer holds its own logger rather than a cached module-level proxy,
+    # so that calling configure() again redirects timing lines too.
+    _timing_logger.set(
+        structlog.wrap_logger(
+            SinkLogger(sink), processors=processors, wrapper_class=wrapper_class
+        )
+    )
+
+    if route_stdlib:
+        formatter = (
+            logging.Formatter("%(asctime)s %(levelname)-8s %(name)s %(message)s")
+            if console
+            else JsonLineFormatter(service=service, entrypoint=entrypoint, clock=clock)
+        )
+        _route_root_logger(sink, formatter, level_number)
+        rename_clashing_extras()
+
+    return sink
+
+
+def _processors(finisher: EventFinisher, *, console: bool) -> list[Any]:
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        finisher,
+    ]
+    if console:
+        return [*shared, structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())]
+
+    return [*shared, _render_bytes]
+
+
+def _route_root_logger(
+    sink: LineSink, formatter: logging.Formatter, level_number: int
+) -> None:
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler, LineSinkHandler):
+            root.removeHandler(handler)
+            handler.sink.close()
+
+    handler = LineSinkHandler(sink)
+    handler.setFormatter(formatter)
+    root.addHandler(handler)
+    root.setLevel(level_number)
+    _quiet(QUIET_LOGGERS)
+
+
+def _quiet(names: Iterable[str]) -> None:
+    for name in names:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _level_number(level: str) -> int:
+    try:
+        return _LEVELS[level.lower()]
+    except (KeyError, AttributeError):
+        msg = f"invalid level {level!r}: use one of {', '.join(_LEVELS)}"
+        raise ConfigurationError(msg) from None

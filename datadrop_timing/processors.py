@@ -1,0 +1,165 @@
+"""Processing shared by structlog events and stdlib log records.
+
+Both paths end in `finish_event`, so a line has the same keys, key order,
+redaction and value encoding whichever logger wrote it.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import MutableMapping
+from types import TracebackType
+from typing import Any
+
+from datadrop_timing.clock import SYSTEM_CLOCK, Clock
+from datadrop_timing.context import normalise_tenant
+from datadrop_timing.schema import (
+    EXTRA_PREFIX,
+    LEADING_KEYS,
+    TIMING_EVENT,
+    TRAILING_KEYS,
+    format_timestamp,
+    is_sensitive_key,
+)
+
+# The timer passes its end time under this key, so that a caller's own
+# `timestamp` field can be told apart from it and renamed.
+END_TIMESTAMP_KEY = "_end_timestamp"
+
+MAX_TRACEBACK_CHARS = 8192
+
+_ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
+
+
+class EventFinisher:
+    """A structlog processor that completes, redacts and orders an event."""
+
+    def __init__(
+        self,
+        *,
+        service: str | None = None,
+        entrypoint: str | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self.service = service
+        self.entrypoint = entrypoint
+        self.clock = clock
+
+    def __call__(
+        self, logger: object, method_name: str, event: MutableMapping[str, Any]
+    ) -> dict[str, Any]:
+        """Return the finished event; the structlog processor signature.
+
+        Never raises: an event that cannot be finished is reduced to its
+        message and a `render_error` flag, so the log call still returns.
+        """
+        try:
+            return finish_event(
+                dict(event),
+                service=self.service,
+                entrypoint=self.entrypoint,
+                clock=self.clock,
+            )
+        except Exception:  # noqa: BLE001 - logging must not break the caller
+            return {
+                "timestamp": format_timestamp(SYSTEM_CLOCK.now()),
+                "level": method_name,
+                "event": _safe_str(event.get("event")),
+                "render_error": True,
+            }
+
+
+def finish_event(
+    event: dict[str, Any],
+    *,
+    service: str | None,
+    entrypoint: str | None,
+    clock: Clock,
+) -> dict[str, Any]:
+    """Complete `event` in place and return it with its keys in schema order."""
+    _stamp(event, clock)
+    _redact(event)
+
+    if "exc_info" in event:
+        _structure_exception(event)
+
+    if "tenant" in event or event.get("event") == TIMING_EVENT:
+        event["tenant"] = normalise_tenant(event.get("tenant"))
+
+    if service is not None:
+        event.setdefault("service", service)
+    if entrypoint is not None:
+        event.setdefault("entrypoint", entrypoint)
+
+    return _ordered(event)
+
+
+def _stamp(event: dict[str, Any], clock: Clock) -> None:
+    end_timestamp = event.pop(END_TIMESTAMP_KEY, None)
+    if "timestamp" in event:
+        event[EXTRA_PREFIX + "timestamp"] = event.pop("timestamp")
+
+    event["timestamp"] = end_timestamp or format_timestamp(clock.now())
+
+
+def _redact(event: dict[str, Any]) -> None:
+    redacted = [
+        key for key in event if isinstance(key, str) and is_sensitive_key(key)
+    ]
+    if not redacted:
+        return
+
+    for key in redacted:
+        del event[key]
+
+    event["redacted_keys"] = sorted(redacted)
+
+
+def _ordered(event: dict[str, Any]) -> dict[str, Any]:
+    ordered = {key: event.pop(key) for key in LEADING_KEYS if key in event}
+    trailing = {key: event.pop(key) for key in TRAILING_KEYS if key in event}
+    ordered.update(event)
+    ordered.update(trailing)
+    return ordered
+
+
+def _structure_exception(event: dict[str, Any]) -> None:
+    """Replace `exc_info` with an `exception` object, or drop it if none is active."""
+    exc_info = _exc_info_tuple(event.pop("exc_info"))
+    if exc_info is None:
+        return
+
+    exc_type, exc, tb = exc_info
+    text = "".join(traceback.format_exception(exc_type, exc, tb))
+    if len(text) > MAX_TRACEBACK_CHARS:
+        text = "...[truncated]" + text[-MAX_TRACEBACK_CHARS:]
+
+    event["exception"] = {
+        "type": exc_type.__name__,
+        "message": _safe_str(exc),
+        "traceback": text,
+    }
+
+
+def _exc_info_tuple(value: object) -> _ExcInfo | None:
+    if isinstance(value, BaseException):
+        return type(value), value, value.__traceback__
+
+    if value is True:
+        active = sys.exc_info()
+        if active[1] is None:
+            return None
+        return active  # type: ignore[return-value]
+
+    if isinstance(value, tuple) and len(value) == 3 and value[1] is not None:
+        return value  # type: ignore[return-value]
+
+    return None
+
+
+def _safe_str(value: object) -> str:
+    try:
+        return str(value)
+    except Exception:  # noqa: BLE001 - a failing __str__ must not lose the line
+        return f"<unprintable {type(value).__name__}>"

@@ -1,0 +1,86 @@
+"""Where finished lines go: a file opened for appending, or a binary stream.
+
+Each line is written with one `write` call, and a file is opened with
+`O_APPEND`, so lines of up to 4 KiB from several processes sharing one file
+never interleave. A write that fails is counted, reported once on stderr, and
+never raised into the code that logged.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import BinaryIO
+
+FILE_MODE = 0o640
+
+
+class LineSink:
+    """Append whole lines to a file or a binary stream, counting failures."""
+
+    def __init__(self, target: str | os.PathLike[str] | BinaryIO | None = None) -> None:
+        self._lock = threading.Lock()
+        self._fd: int | None = None
+        self._stream: BinaryIO | None = None
+        self.failures = 0
+        self.name = "<stdout>"
+
+        if target is None:
+            self._stream = sys.stdout.buffer
+        elif isinstance(target, (str, os.PathLike)):
+            path = Path(target)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+            self._fd = os.open(path, flags, FILE_MODE)
+            self.name = str(path)
+        else:
+            self._stream = target
+            self.name = getattr(target, "name", repr(target))
+
+    def write_line(self, line: bytes) -> None:
+        """Write `line` and a newline in one call; never raises."""
+        data = line + b"\n"
+        try:
+            if self._fd is not None:
+                self._write_fd(data)
+            else:
+                self._write_stream(data)
+        except Exception as error:  # noqa: BLE001 - logging must not break the caller
+            self._record_failure(error)
+
+    def close(self) -> None:
+        """Close the file this sink opened; streams stay open."""
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
+    def _write_fd(self, data: bytes) -> None:
+        assert self._fd is not None
+        written = os.write(self._fd, data)
+        # A short write happens only on a full disk or a signal; finish the line
+        # rather than leave half of it for the next writer to continue.
+        while written < len(data):
+            written += os.write(self._fd, data[written:])
+
+    def _write_stream(self, data: bytes) -> None:
+        assert self._stream is not None
+        with self._lock:
+            self._stream.write(data)
+            self._stream.flush()
+
+    def _record_failure(self, error: Exception) -> None:
+        self.failures += 1
+        if self.failures > 1:
+            return
+
+        notice = (
+            f"datadrop_timing: cannot write log lines to {self.name}: "
+            f"{type(error).__name__}: {error}; further failures are counted "
+            "in LineSink.failures and not reported again\n"
+        )
+        try:
+            sys.__stderr__.write(notice)  # type: ignore[union-attr]
+        except Exception:  # noqa: BLE001 - stderr itself may be gone
+            pass
