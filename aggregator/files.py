@@ -1,0 +1,150 @@
+"""Find log files and read their lines, plain or gzip-compressed.
+
+Folders given as inputs contribute the files whose names end in `.jsonl`,
+`.jsonl.gz` or logrotate's numbered forms (`.jsonl.1`, `.jsonl.2.gz`), without
+descending into subfolders. Gzip is recognised by its magic bytes, not by the
+name, so a compressed file with any name is read correctly.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aggregator.errors import InputError
+
+LOG_NAME_RE = re.compile(r"\.jsonl(?:\.\d+)?(?:\.gz)?$")
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+_CHUNK_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class RawLine:
+    """One line of a file: its 1-based number, bytes, and whether a newline ended it."""
+
+    number: int
+    data: bytes
+    is_complete: bool
+
+
+@dataclass(slots=True)
+class FileReadError:
+    """A problem with a whole file that stopped reading it early."""
+
+    message: str
+
+
+@dataclass(slots=True)
+class LineSource:
+    """The lines of one file, read lazily; `error` is set if reading stopped early."""
+
+    path: Path
+    error: FileReadError | None = field(default=None)
+
+    def __iter__(self) -> Iterator[RawLine]:
+        with self.path.open("rb") as stream:
+            is_gzip = stream.read(2) == GZIP_MAGIC
+            stream.seek(0)
+            chunks = _gunzip(stream, self) if is_gzip else _chunks(stream)
+            yield from _split_lines(chunks)
+
+
+def find_log_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """Expand the input paths into log files, each once, in the order given.
+
+    Raises:
+        InputError: a path does not exist or cannot be read, or a folder holds
+            no log files.
+    """
+    found: list[Path] = []
+    seen: set[Path] = set()
+    for given in paths:
+        for path in _expand(Path(given)):
+            resolved = path.resolve()
+            if resolved not in seen:
+                seen.add(resolved)
+                found.append(path)
+
+    return found
+
+
+def _expand(path: Path) -> list[Path]:
+    if not path.exists():
+        msg = f"input {str(path)!r} not found: check the path or the glob"
+        raise InputError(msg)
+
+    if path.is_dir():
+        files = sorted(
+            entry
+            for entry in path.iterdir()
+            if entry.is_file() and LOG_NAME_RE.search(entry.name)
+        )
+        if not files:
+            msg = (
+                f"folder {str(path)!r} holds no log files: expected names ending "
+                "in .jsonl, .jsonl.gz, .jsonl.1 or .jsonl.2.gz"
+            )
+            raise InputError(msg)
+        for file in files:
+            _check_readable(file)
+        return files
+
+    _check_readable(path)
+    return [path]
+
+
+def _check_readable(path: Path) -> None:
+    if not os.access(path, os.R_OK):
+        msg = f"input {str(path)!r} is not readable: check its permissions"
+        raise InputError(msg)
+
+
+def _chunks(stream: Iterable[bytes] | object) -> Iterator[bytes]:
+    read = stream.read  # type: ignore[attr-defined]
+    while chunk := read(_CHUNK_BYTES):
+        yield chunk
+
+
+def _gunzip(stream: object, source: LineSource) -> Iterator[bytes]:
+    """Decompress every gzip member; a cut-off stream sets `source.error`."""
+    decompressor = zlib.decompressobj(wbits=31)
+    has_member = False
+    for chunk in _chunks(stream):
+        while chunk:
+            try:
+                data = decompressor.decompress(chunk)
+            except zlib.error as error:
+                source.error = FileReadError(f"corrupt gzip data: {error}")
+                return
+            has_member = True
+            if data:
+                yield data
+            if not decompressor.eof:
+                break
+            chunk = decompressor.unused_data
+            decompressor = zlib.decompressobj(wbits=31)
+            has_member = False
+
+    if has_member and not decompressor.eof:
+        yield decompressor.flush()
+        source.error = FileReadError("gzip stream is cut off before its end")
+
+
+def _split_lines(chunks: Iterator[bytes]) -> Iterator[RawLine]:
+    pending = b""
+    number = 0
+    for chunk in chunks:
+        pieces = (pending + chunk).split(b"\n")
+        pending = pieces.pop()
+        for piece in pieces:
+            number += 1
+            yield RawLine(number, piece, True)
+
+    if pending:
+        yield RawLine(number + 1, pending, False)
