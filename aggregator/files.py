@@ -14,6 +14,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from aggregator.errors import InputError
 
@@ -105,13 +106,12 @@ def _check_readable(path: Path) -> None:
         raise InputError(msg)
 
 
-def _chunks(stream: Iterable[bytes] | object) -> Iterator[bytes]:
-    read = stream.read  # type: ignore[attr-defined]
-    while chunk := read(_CHUNK_BYTES):
+def _chunks(stream: BinaryIO) -> Iterator[bytes]:
+    while chunk := stream.read(_CHUNK_BYTES):
         yield chunk
 
 
-def _gunzip(stream: object, source: LineSource) -> Iterator[bytes]:
+def _gunzip(stream: BinaryIO, source: LineSource) -> Iterator[bytes]:
     """Decompress every gzip member; a cut-off stream sets `source.error`."""
     decompressor = zlib.decompressobj(wbits=31)
     has_member = False

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -28,7 +28,14 @@ OUTCOMES = frozenset(("success", "failure"))
 
 _BOM = b"\xef\xbb\xbf"
 
-_REQUIRED_STRINGS = ("level", "action", "action_type", "entrypoint", "event_id", "service")
+_REQUIRED_STRINGS = (
+    "level",
+    "action",
+    "action_type",
+    "entrypoint",
+    "event_id",
+    "service",
+)
 
 _OPTIONAL_STRINGS = ("error_type", "route", "method", "request_id")
 
@@ -37,7 +44,7 @@ _TIMESTAMP_RE = re.compile(
     r"([Zz]|[+-]\d{2}:\d{2})?"
 )
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 _day_cache: dict[tuple[int, int, int], int] = {}
 
@@ -111,7 +118,9 @@ def parse_line(raw: bytes, *, is_complete: bool = True) -> ParseResult:
         return _undecodable(line, error, is_complete)
 
     if not isinstance(data, dict):
-        return Malformed("not_an_object", f"JSON {type(data).__name__} is not an object")
+        return Malformed(
+            "not_an_object", f"JSON {type(data).__name__} is not an object"
+        )
 
     if data.get("event") != TIMING_EVENT:
         return OTHER
@@ -121,7 +130,9 @@ def parse_line(raw: bytes, *, is_complete: bool = True) -> ParseResult:
 
 def _undecodable(line: bytes, error: Exception, is_complete: bool) -> Malformed:
     if not is_complete:
-        return Malformed("truncated_line", "last line is cut off (no newline, not JSON)")
+        return Malformed(
+            "truncated_line", "last line is cut off (no newline, not JSON)"
+        )
 
     try:
         line.decode("utf-8")
@@ -210,7 +221,9 @@ def _wrong_type(key: str, value: object, expected: str) -> Malformed:
     return Malformed("wrong_type", f"{key!r} is {shown}, expected {expected}")
 
 
-def _number(data: dict[str, Any], key: str, *, required: bool) -> float | None | Malformed:
+def _number(
+    data: dict[str, Any], key: str, *, required: bool
+) -> float | Malformed | None:
     value = data.get(key)
     if value is None and not required:
         return None
@@ -224,7 +237,7 @@ def _number(data: dict[str, Any], key: str, *, required: bool) -> float | None |
     return float(value)
 
 
-def _status_code(data: dict[str, Any]) -> int | None | Malformed:
+def _status_code(data: dict[str, Any]) -> int | Malformed | None:
     value = data.get("status_code")
     if value is None:
         return None
@@ -235,7 +248,7 @@ def _status_code(data: dict[str, Any]) -> int | None | Malformed:
     return value
 
 
-def _tenant(value: object) -> str | None | Malformed:
+def _tenant(value: object) -> str | Malformed | None:
     if value is None:
         return None
 
@@ -245,7 +258,9 @@ def _tenant(value: object) -> str | None | Malformed:
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return str(value)
 
-    return _wrong_type("tenant", value, "a guild id string, a non-negative integer or null")
+    return _wrong_type(
+        "tenant", value, "a guild id string, a non-negative integer or null"
+    )
 
 
 def parse_timestamp_us(value: object) -> int | Malformed:
@@ -285,7 +300,7 @@ def _day_start_us(year: int, month: int, day: int) -> int | None:
         return cached
 
     try:
-        start = datetime(year, month, day, tzinfo=timezone.utc)
+        start = datetime(year, month, day, tzinfo=UTC)
     except ValueError:
         return None
 

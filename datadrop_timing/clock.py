@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 
@@ -28,7 +28,7 @@ class SystemClock:
 
     def now(self) -> datetime:
         """Return the current UTC time."""
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
 
 class ManualClock:
@@ -43,7 +43,7 @@ class ManualClock:
             msg = f"start time {start!r} has no time zone: pass an aware UTC datetime"
             raise ValueError(msg)
 
-        self._start = start.astimezone(timezone.utc)
+        self._start = start.astimezone(UTC)
         self._elapsed_ns = 0
 
     def monotonic_ns(self) -> int:
@@ -65,7 +65,7 @@ class ManualClock:
 
     def set(self, moment: datetime) -> None:
         """Jump forward to `moment`, an aware datetime not before `now()`."""
-        step = moment.astimezone(timezone.utc) - self.now()
+        step = moment.astimezone(UTC) - self.now()
         self.advance(ns=(step // timedelta(microseconds=1)) * 1000)
 
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import structlog
 
+from datadrop_timing._holder import current_holder
+
 CONTEXT_KEYS = ("tenant", "entrypoint", "request_id", "service")
 
 
@@ -47,7 +49,7 @@ def bind_context(**values: Any) -> Iterator[None]:
 
     Use it once per command or request::
 
-        with bind_context(tenant=guild_id, entrypoint="bot", request_id=new_request_id()):
+        with bind_context(tenant=guild_id, request_id=new_request_id()):
             ...
 
     Values bound before the block are restored on exit, also when it raises.
@@ -67,8 +69,16 @@ def set_tenant(tenant: object) -> None:
 
     Unlike `bind_context`, this does not restore an earlier value: call it
     inside a context that ends with the operation, such as a request's task.
+    Inside a request timed by `datadrop_timing.asgi.TimingMiddleware`, the
+    tenant also reaches the request's timing line when this is called from a
+    sync dependency running in a worker thread.
     """
-    structlog.contextvars.bind_contextvars(tenant=normalise_tenant(tenant))
+    tenant = normalise_tenant(tenant)
+    structlog.contextvars.bind_contextvars(tenant=tenant)
+
+    holder = current_holder()
+    if holder is not None:
+        holder.tenant = tenant
 
 
 def current_context() -> dict[str, Any]:

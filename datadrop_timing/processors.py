@@ -104,9 +104,7 @@ def _stamp(event: dict[str, Any], clock: Clock) -> None:
 
 
 def _redact(event: dict[str, Any]) -> None:
-    redacted = [
-        key for key in event if isinstance(key, str) and is_sensitive_key(key)
-    ]
+    redacted = [key for key in event if isinstance(key, str) and is_sensitive_key(key)]
     if not redacted:
         return
 
@@ -150,10 +148,10 @@ def _exc_info_tuple(value: object) -> _ExcInfo | None:
         active = sys.exc_info()
         if active[1] is None:
             return None
-        return active  # type: ignore[return-value]
+        return active
 
     if isinstance(value, tuple) and len(value) == 3 and value[1] is not None:
-        return value  # type: ignore[return-value]
+        return value
 
     return None
 

@@ -8,7 +8,7 @@ form that the tests validate emitted lines against.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from datadrop_timing.errors import InvalidActionError
 
@@ -154,6 +154,6 @@ def format_timestamp(moment: datetime) -> str:
     A naive datetime is taken to be UTC already.
     """
     if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc)
+        moment = moment.astimezone(UTC)
 
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")

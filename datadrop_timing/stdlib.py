@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from pythonjsonlogger.core import RESERVED_ATTRS, merge_record_extra
@@ -128,7 +128,7 @@ class JsonLineFormatter(JsonFormatter):
 
     def _record_time(self, record: logging.LogRecord) -> datetime:
         if self.clock is SYSTEM_CLOCK:
-            return datetime.fromtimestamp(record.created, tz=timezone.utc)
+            return datetime.fromtimestamp(record.created, tz=UTC)
         return self.clock.now()
 
 
@@ -144,6 +144,16 @@ class LineSinkHandler(logging.Handler):
         try:
             line = self.format(record)
         except Exception:  # noqa: BLE001 - never print "--- Logging error ---"
-            line = f'{{"level":"error","event":"unformattable log record","logger":"{record.name}"}}'
+            line = _fallback_line(record)
 
         self.sink.write_line(line.encode("utf-8"))
+
+
+def _fallback_line(record: logging.LogRecord) -> str:
+    """Build a minimal line for a record the formatter could not handle."""
+    fallback = {
+        "level": "error",
+        "event": "unformattable log record",
+        "logger": str(record.name),
+    }
+    return render_line(fallback).decode("utf-8")

@@ -1,0 +1,1 @@
+"""Read timing lines and compute latency percentiles and SLO figures with polars."""

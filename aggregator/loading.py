@@ -1,0 +1,223 @@
+"""Read timing events from log files into a polars DataFrame.
+
+Every line is classified by the shared validator in `aggregator.lines`.
+Nothing is dropped silently: malformed lines are counted per file and per
+reason, with the first line number of each reason, and events that repeat an
+`event_id` (a re-shipped file) are counted as duplicates, keeping the first.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from aggregator.files import LineSource, find_log_files
+from aggregator.lines import BLANK, OTHER, Malformed, TimingEvent, parse_line
+
+EVENT_SCHEMA: dict[str, pl.DataType] = {
+    "timestamp": pl.Datetime("us", "UTC"),
+    "action": pl.String(),
+    "action_type": pl.String(),
+    "duration_ms": pl.Float64(),
+    "outcome": pl.String(),
+    "error_type": pl.String(),
+    "entrypoint": pl.String(),
+    "tenant": pl.String(),
+    "event_id": pl.String(),
+    "service": pl.String(),
+    "route": pl.String(),
+    "method": pl.String(),
+    "status_code": pl.Int32(),
+    "ack_ms": pl.Float64(),
+}
+
+_FIELDS = (
+    "action",
+    "action_type",
+    "duration_ms",
+    "outcome",
+    "error_type",
+    "entrypoint",
+    "tenant",
+    "event_id",
+    "service",
+    "route",
+    "method",
+    "status_code",
+    "ack_ms",
+)
+
+
+@dataclass(slots=True)
+class SkipTally:
+    """How many lines of a file were skipped for one reason, and where first."""
+
+    count: int
+    first_line: int
+    message: str
+
+
+@dataclass(slots=True)
+class FileStats:
+    """What reading one file found."""
+
+    path: Path
+    lines: int = 0
+    events: int = 0
+    other: int = 0
+    blank: int = 0
+    skipped: dict[str, SkipTally] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def skipped_total(self) -> int:
+        return sum(tally.count for tally in self.skipped.values())
+
+    def count_malformed(self, line_number: int, malformed: Malformed) -> None:
+        tally = self.skipped.get(malformed.code)
+        if tally is None:
+            self.skipped[malformed.code] = SkipTally(1, line_number, malformed.message)
+        else:
+            tally.count += 1
+
+
+@dataclass(slots=True)
+class ReadStats:
+    """What reading all inputs found: per-file counts and de-duplication."""
+
+    files: list[FileStats] = field(default_factory=list)
+    duplicates: int = 0
+    conflicting_duplicates: int = 0
+
+    @property
+    def lines(self) -> int:
+        return sum(stats.lines for stats in self.files)
+
+    @property
+    def events(self) -> int:
+        """Timing events kept after de-duplication."""
+        return sum(stats.events for stats in self.files) - self.duplicates
+
+    @property
+    def other(self) -> int:
+        return sum(stats.other for stats in self.files)
+
+    @property
+    def skipped_total(self) -> int:
+        return sum(stats.skipped_total for stats in self.files)
+
+    @property
+    def file_errors(self) -> list[FileStats]:
+        return [stats for stats in self.files if stats.error is not None]
+
+
+ProgressCallback = Callable[[int, int, Path], None]
+
+
+class _Columns:
+    """Column lists filled one event at a time."""
+
+    def __init__(self) -> None:
+        self.timestamp_us: list[int] = []
+        self.values: dict[str, list[object]] = {name: [] for name in _FIELDS}
+
+    def append(self, event: TimingEvent) -> None:
+        self.timestamp_us.append(event.timestamp_us)
+        for name, column in self.values.items():
+            column.append(getattr(event, name))
+
+    def to_frame(self) -> pl.DataFrame:
+        columns: dict[str, pl.Series] = {
+            "timestamp": pl.Series(
+                "timestamp", self.timestamp_us, dtype=pl.Int64()
+            ).cast(EVENT_SCHEMA["timestamp"]),
+        }
+        for name, values in self.values.items():
+            columns[name] = pl.Series(name, values, dtype=EVENT_SCHEMA[name])
+        return pl.DataFrame(columns)
+
+
+def read_events(
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    on_file: ProgressCallback | None = None,
+) -> tuple[pl.DataFrame, ReadStats]:
+    """Read, validate and de-duplicate the timing events of files and folders.
+
+    Args:
+        paths: files or folders; folders contribute their log files.
+        on_file: called after each file as `on_file(done, total, path)`.
+
+    Returns:
+        The events, one row each, with the columns of `EVENT_SCHEMA` in
+        first-seen order; and the counts of what was read and skipped.
+
+    Raises:
+        InputError: a path is missing or unreadable, or a folder holds no logs.
+    """
+    files = find_log_files(paths)
+    stats = ReadStats()
+    columns = _Columns()
+
+    for index, path in enumerate(files, start=1):
+        stats.files.append(_read_file(path, columns))
+        if on_file is not None:
+            on_file(index, len(files), path)
+
+    events = columns.to_frame()
+    return _drop_duplicates(events, stats), stats
+
+
+def _read_file(path: Path, columns: _Columns) -> FileStats:
+    stats = FileStats(path)
+    source = LineSource(path)
+    try:
+        for raw in source:
+            stats.lines += 1
+            _classify(
+                parse_line(raw.data, is_complete=raw.is_complete),
+                raw.number,
+                stats,
+                columns,
+            )
+    except OSError as error:
+        stats.error = f"read failed: {error.strerror or error}"
+
+    if source.error is not None:
+        stats.error = source.error.message
+    return stats
+
+
+def _classify(
+    result: object, line_number: int, stats: FileStats, columns: _Columns
+) -> None:
+    if isinstance(result, TimingEvent):
+        stats.events += 1
+        columns.append(result)
+    elif isinstance(result, Malformed):
+        stats.count_malformed(line_number, result)
+    elif result == OTHER:
+        stats.other += 1
+    elif result == BLANK:
+        stats.blank += 1
+
+
+def _drop_duplicates(events: pl.DataFrame, stats: ReadStats) -> pl.DataFrame:
+    """Keep the first event of each `event_id`; count the rest."""
+    unique = events.unique("event_id", keep="first", maintain_order=True)
+    stats.duplicates = events.height - unique.height
+    if stats.duplicates == 0:
+        return unique
+
+    variants = (
+        events.unique(maintain_order=False)
+        .group_by("event_id")
+        .len()
+        .filter(pl.col("len") > 1)
+    )
+    stats.conflicting_duplicates = int(variants["len"].sum() - variants.height)
+    return unique

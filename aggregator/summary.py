@@ -1,0 +1,122 @@
+"""Latency summaries per group: count, failure rate and percentiles.
+
+Percentiles are taken over every outcome unless the caller narrows the events
+first: a request that fails after a 5 s timeout was slow for its user too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from aggregator.errors import InvalidOptionError
+from aggregator.quantiles import QuantileMethod, quantile
+
+GROUP_KEYS = (
+    "action",
+    "action_type",
+    "tenant",
+    "entrypoint",
+    "outcome",
+    "route",
+    "method",
+    "service",
+)
+
+OUTCOME_FILTERS = ("success", "failure")
+
+PERCENTILES = {"p50_ms": "0.5", "p90_ms": "0.9", "p95_ms": "0.95", "p99_ms": "0.99"}
+
+METRICS = ("count", "failures", "failure_rate", *PERCENTILES, "max_ms")
+
+ACK_METRIC = "ack_p95_ms"
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryOptions:
+    """How to group and measure: group keys, outcome filter, percentile method."""
+
+    by: tuple[str, ...] = ("action",)
+    outcome: str | None = None
+    method: QuantileMethod = QuantileMethod.NEAREST_RANK
+
+
+def parse_group_keys(text: str) -> tuple[str, ...]:
+    """Split `action,tenant` into group keys, checking each one.
+
+    Raises:
+        InvalidOptionError: a key is unknown or repeated, or none is given.
+    """
+    keys = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not keys:
+        msg = f"--by {text!r} names no group key: use one or more of {_known_keys()}"
+        raise InvalidOptionError(msg)
+
+    for key in keys:
+        if key not in GROUP_KEYS:
+            msg = f"--by key {key!r} is unknown: use one or more of {_known_keys()}"
+            raise InvalidOptionError(msg)
+
+    if len(set(keys)) != len(keys):
+        msg = f"--by {text!r} repeats a key: name each key once"
+        raise InvalidOptionError(msg)
+    return keys
+
+
+def summarise(events: pl.DataFrame, options: SummaryOptions) -> pl.DataFrame:
+    """Compute one row of metrics per group, sorted by p95 descending.
+
+    Args:
+        events: rows with the columns of `aggregator.loading.EVENT_SCHEMA`.
+        options: group keys, outcome filter and percentile method.
+
+    Returns:
+        The group columns, then `METRICS`, then `ack_p95_ms` when any event
+        in the input carries `ack_ms`. Percentiles of an empty group are null.
+    """
+    if options.outcome is not None:
+        events = events.filter(pl.col("outcome") == options.outcome)
+
+    has_ack = events.height > 0 and events["ack_ms"].null_count() < events.height
+    metrics = _metric_exprs(options.method, has_ack=has_ack)
+    by = list(options.by)
+    summary = events.group_by(by).agg(metrics)
+
+    return summary.sort(
+        ["p95_ms", *by], descending=[True] + [False] * len(by), nulls_last=True
+    ).select([*by, *METRICS, *([ACK_METRIC] if has_ack else [])])
+
+
+def _metric_exprs(method: QuantileMethod, *, has_ack: bool) -> list[pl.Expr]:
+    failures = (pl.col("outcome") == "failure").sum()
+    exprs = [
+        pl.len().alias("count"),
+        failures.alias("failures"),
+        (failures / pl.len()).alias("failure_rate"),
+    ]
+    exprs += [
+        quantile("duration_ms", q, method).alias(name)
+        for name, q in PERCENTILES.items()
+    ]
+    exprs.append(pl.col("duration_ms").max().alias("max_ms"))
+
+    if has_ack:
+        exprs.append(quantile("ack_ms", "0.95", method).alias(ACK_METRIC))
+    return exprs
+
+
+def check_outcome(outcome: str | None) -> str | None:
+    """Return the outcome filter if valid.
+
+    Raises:
+        InvalidOptionError: it is neither `success` nor `failure`.
+    """
+    if outcome is not None and outcome not in OUTCOME_FILTERS:
+        msg = f"outcome {outcome!r} is unknown: use 'success' or 'failure'"
+        raise InvalidOptionError(msg)
+    return outcome
+
+
+def _known_keys() -> str:
+    return ", ".join(GROUP_KEYS)
