@@ -35,27 +35,43 @@ _LEVELS = {
 }
 
 
-class SinkLogger:
-    """The structlog logger at the end of the chain: hands bytes to a `LineSink`."""
+class _ActivePipeline:
+    """The sink and finisher of the latest `configure()` call.
 
-    def __init__(self, sink: LineSink) -> None:
-        self.sink = sink
+    structlog caches each logger on first use, together with its processors
+    and logger. Cached loggers reach the sink and the finisher through this
+    object, so a second `configure()` call redirects them too.
+    """
+
+    def __init__(self) -> None:
+        self.sink: LineSink | None = None
+        self.finisher: EventFinisher | None = None
+
+    def finish(
+        self, logger: object, method_name: str, event: dict[str, Any]
+    ) -> dict[str, Any]:
+        assert self.finisher is not None
+        return self.finisher(logger, method_name, event)
+
+
+_ACTIVE = _ActivePipeline()
+
+
+class SinkLogger:
+    """The structlog logger at the end of the chain: hands bytes to the sink."""
 
     def msg(self, message: bytes | str) -> None:
         """Write one rendered event."""
         if isinstance(message, str):
             message = message.encode("utf-8", "replace")
-        self.sink.write_line(message)
+        if _ACTIVE.sink is not None:
+            _ACTIVE.sink.write_line(message)
 
     debug = info = warning = warn = error = critical = exception = fatal = msg
 
 
-class _SinkLoggerFactory:
-    def __init__(self, sink: LineSink) -> None:
-        self.sink = sink
-
-    def __call__(self, *args: Any) -> SinkLogger:
-        return SinkLogger(self.sink)
+def _sink_logger_factory(*args: Any) -> SinkLogger:
+    return SinkLogger()
 
 
 def _render_bytes(logger: object, method_name: str, event: dict[str, Any]) -> bytes:
@@ -75,7 +91,10 @@ def configure(
     """Set up structlog and stdlib logging to write one JSON object per line.
 
     Call it once at start-up, before the bot or the API starts logging.
-    Importing `datadrop_timing` configures nothing by itself.
+    Importing `datadrop_timing` configures nothing by itself. A second call
+    sends every logger, cached ones included, to the new output and service
+    and closes the previous file; its level applies to loggers first used
+    after it.
 
     Args:
         service: name written as `service` on every line, e.g. `datadrop-bot`.
@@ -106,21 +125,22 @@ def configure(
         msg = f"invalid entrypoint {entrypoint!r}: use one of {', '.join(ENTRYPOINTS)}"
         raise ConfigurationError(msg)
 
-    sink = LineSink(output)
-    finisher = EventFinisher(service=service, entrypoint=entrypoint, clock=clock)
-    processors = _processors(finisher, console=console)
+    previous, sink = _ACTIVE.sink, LineSink(output)
+    _ACTIVE.sink = sink
+    _ACTIVE.finisher = EventFinisher(
+        service=service, entrypoint=entrypoint, clock=clock
+    )
+    processors = _processors(console=console)
     wrapper_class = structlog.make_filtering_bound_logger(level_number)
     structlog.configure(
         processors=processors,
         wrapper_class=wrapper_class,
-        logger_factory=_SinkLoggerFactory(sink),
+        logger_factory=_sink_logger_factory,
         cache_logger_on_first_use=True,
     )
-    # The timer holds its own logger rather than a cached module-level proxy,
-    # so that calling configure() again redirects timing lines too.
     _timing_logger.set(
         structlog.wrap_logger(
-            SinkLogger(sink), processors=processors, wrapper_class=wrapper_class
+            SinkLogger(), processors=processors, wrapper_class=wrapper_class
         )
     )
 
@@ -133,14 +153,16 @@ def configure(
         _route_root_logger(sink, formatter, level_number)
         rename_clashing_extras()
 
+    if previous is not None and previous is not sink:
+        previous.close()
     return sink
 
 
-def _processors(finisher: EventFinisher, *, console: bool) -> list[Any]:
+def _processors(*, console: bool) -> list[Any]:
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
-        finisher,
+        _ACTIVE.finish,
     ]
     if console:
         return [*shared, structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())]
@@ -155,7 +177,6 @@ def _route_root_logger(
     for handler in list(root.handlers):
         if isinstance(handler, LineSinkHandler):
             root.removeHandler(handler)
-            handler.sink.close()
 
     handler = LineSinkHandler(sink)
     handler.setFormatter(formatter)
