@@ -23,10 +23,14 @@ def normalise_tenant(tenant: object) -> str | None:
     """Return a tenant id as an exact string, or None when there is none.
 
     Discord guild ids exceed 2**53, so they are kept as strings: an `int` is
-    converted digit for digit and never goes through a float.
+    converted digit for digit and never goes through a float. An empty string
+    means no tenant, because readers reject an empty tenant.
     """
-    if tenant is None or isinstance(tenant, str):
-        return tenant
+    if tenant is None:
+        return None
+
+    if isinstance(tenant, str):
+        return tenant.strip() or None
 
     if isinstance(tenant, int) and not isinstance(tenant, bool):
         return str(tenant)
