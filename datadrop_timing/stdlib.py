@@ -30,8 +30,15 @@ _BASE_KEYS = frozenset(("timestamp", "level", "event", "logger"))
 
 
 # Names `Logger.makeRecord` refuses in `extra`, raising KeyError into the caller.
+# `taskName` is listed for Python 3.11, where records lack it but the formatter
+# still treats it as a record attribute and would drop it.
 _CLASHING_EXTRA_KEYS = frozenset(
-    (*logging.LogRecord("", 0, "", 0, "", (), None).__dict__, "message", "asctime")
+    (
+        *logging.LogRecord("", 0, "", 0, "", (), None).__dict__,
+        "message",
+        "asctime",
+        "taskName",
+    )
 )
 
 _original_make_record = logging.Logger.makeRecord
