@@ -1,80 +1,95 @@
-"""Find the route template of a Starlette or FastAPI request.
+"""Find the route template of a Starlette or FastAPI request after routing.
 
 The template (`/guilds/{guild_id}/config`) is written instead of the raw path,
 so the number of distinct `route` values is bounded by the number of routes.
-Starlette records only the innermost matched route in the scope, which loses
-the prefix of a mounted sub-application, so the template is found by matching
-the request against the application's routes again, through every `Mount`.
+
+Routing leaves three keys in the scope. `route` is the innermost matched route
+object, `path_params` contains the parameters of every level, and `root_path`
+has grown by the raw prefix of each `Mount`. The innermost route's `path_format` is the end
+of the template. Its prefix (mount paths and `include_router` prefixes, which
+FastAPI does not fold into the route object) is rebuilt from the raw path by
+writing `{name}` for each segment equal to a path parameter's value.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 UNMATCHED_ROUTE = "<unmatched>"
 
-# Mount nesting deeper than this is treated as unmatched rather than recursed.
-_MAX_MOUNT_DEPTH = 8
 
-
-def resolve_route(scope: Mapping[str, Any], app: object) -> tuple[str, dict[str, Any]]:
-    """Return the route template and path parameters of a request scope.
+def route_template(scope: Mapping[str, Any], entry_root_path: str) -> str:
+    """Return the route template of a routed request, or `UNMATCHED_ROUTE`.
 
     Args:
-        scope: the request's scope as the server passed it, before routing
-            changed `root_path` and `path_params`.
-        app: the Starlette or FastAPI application (`scope["app"]`).
+        scope: the request's scope after the app handled it.
+        entry_root_path: `root_path` as it was before routing changed it.
 
-    Returns:
-        The template, or `UNMATCHED_ROUTE` when no route matches. A path that
-        matches a route only partially, such as a wrong method (405), gets the
-        template of that route.
+    A path that matched a route only partially, such as a wrong method (405),
+    gets that route's template. In a Starlette app, a request that reached a
+    mounted app without routes of its own (static files) gets the mount prefix
+    and `/{path}`. FastAPI 0.165 does not record such a mount in the scope, so
+    there the request is unmatched.
     """
-    routes = getattr(app, "routes", None)
-    if routes is None:
-        return UNMATCHED_ROUTE, {}
+    route = scope.get("route")
+    path_format = getattr(route, "path_format", None)
+    if not isinstance(path_format, str):
+        return UNMATCHED_ROUTE
 
-    match = _match_routes(routes, dict(scope), prefix="", depth=0)
-    return match or (UNMATCHED_ROUTE, {})
+    params = dict(scope.get("path_params") or {})
+    raw_segments = _segments(_relative_path(scope.get("path", ""), entry_root_path))
+    if _is_mount(route):
+        # A mount's `path_format` ends in `/{path}`, which stands for the rest.
+        root_path = _relative_path(str(scope.get("root_path", "")), entry_root_path)
+        raw_segments = [*_segments(root_path), "{path}"]
+    own_segments = _segments(path_format)
+    own_names = set(getattr(route, "param_convertors", {}) or {})
+
+    if (_has_path_convertor(route) and not _is_mount(route)) or len(raw_segments) < len(
+        own_segments
+    ):
+        # NOTE: a route whose parameter spans several segments (`{p:path}`)
+        # cannot be aligned with the raw path, so any include prefix is lost.
+        prefix_segments = _segments(
+            _relative_path(str(scope.get("root_path", "")), entry_root_path)
+        )
+    else:
+        prefix_segments = raw_segments[: len(raw_segments) - len(own_segments)]
+
+    unused = {name: value for name, value in params.items() if name not in own_names}
+    prefix = [_template_segment(segment, unused) for segment in prefix_segments]
+    return "/" + "/".join([*prefix, *own_segments])
 
 
-def _match_routes(
-    routes: Iterable[Any], scope: dict[str, Any], *, prefix: str, depth: int
-) -> tuple[str, dict[str, Any]] | None:
-    from starlette.routing import Match, Mount
+def _relative_path(path: str, root_path: str) -> str:
+    if root_path and path.startswith(root_path):
+        return path[len(root_path) :]
+    return path
 
-    partial: tuple[str, dict[str, Any]] | None = None
-    for route in routes:
-        try:
-            match, child_scope = route.matches(scope)
-        except Exception:  # noqa: BLE001 - a custom route must not break timing
-            continue
 
-        if match is Match.NONE:
-            continue
+def _segments(path: str) -> list[str]:
+    stripped = path.strip("/")
+    return stripped.split("/") if stripped else []
 
-        template = prefix + getattr(route, "path_format", "")
-        params = dict(child_scope.get("path_params", {}))
-        if isinstance(route, Mount):
-            if depth >= _MAX_MOUNT_DEPTH:
-                return None
-            if not route.routes:
-                # An opaque ASGI app (static files, another framework).
-                return template + "/{path}", params
-            inner = _match_routes(
-                route.routes,
-                {**scope, **child_scope},
-                prefix=template,
-                depth=depth + 1,
-            )
-            if inner is not None:
-                return inner
-            continue
 
-        if match is Match.FULL:
-            return template, params
-        if partial is None:
-            partial = (template, params)
+def _template_segment(segment: str, unused: dict[str, Any]) -> str:
+    """Return `{name}` for the first unused parameter whose value is `segment`."""
+    for name, value in unused.items():
+        if str(value) == segment:
+            del unused[name]
+            return "{" + name + "}"
+    return segment
 
-    return partial
+
+def _has_path_convertor(route: object) -> bool:
+    convertors = getattr(route, "param_convertors", None) or {}
+    return any(
+        type(convertor).__name__ == "PathConvertor" for convertor in convertors.values()
+    )
+
+
+def _is_mount(route: object) -> bool:
+    from starlette.routing import Mount
+
+    return isinstance(route, Mount)
