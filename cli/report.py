@@ -77,7 +77,8 @@ DEFAULT_OBJECTIVE_MS = 500.0
     "--now",
     type=Instant(),
     default=None,
-    help="The moment relative times count back from. Default: the clock.",
+    help="The moment relative times count back from, and the default --until. "
+    "Default: the clock, with no --until.",
 )
 @click.option(
     "-o",
@@ -107,6 +108,8 @@ def report(
     Exit status: 0 report written; 2 bad option, missing or unreadable input,
     or no timing events.
     """
+    if until is None and now is not None:
+        until = format_instant(now)
     time_range = build_range(since, until, now or datetime.now(UTC))
     options = SummaryOptions(
         by, check_outcome(outcome), QuantileMethod(quantile_method)

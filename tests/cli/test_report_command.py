@@ -153,6 +153,26 @@ class TestOptions:
         assert sum(row["count"] for row in json.loads(result.stdout)) == len(kept)
         assert "2026-11-30T18:00:00Z .. 2026-11-30T23:00:00Z" in result.stderr
 
+    def test_now_is_the_default_until(self) -> None:
+        result = run_report(
+            SAMPLE_LOGS,
+            "--format",
+            "json",
+            "--now",
+            "2026-11-30T15:00:00Z",
+            "--since",
+            "2h",
+        )
+
+        start = datetime(2026, 11, 30, 13, tzinfo=UTC)
+        end = datetime(2026, 11, 30, 15, tzinfo=UTC)
+        kept = [
+            event
+            for event in _independent_events(SAMPLE_LOGS)
+            if start < datetime.fromisoformat(str(event["timestamp"])) <= end
+        ]
+        assert sum(row["count"] for row in json.loads(result.stdout)) == len(kept)
+
     def test_by_action_and_tenant_as_csv(self) -> None:
         result = run_report(SAMPLE_LOGS, "--by", "action,tenant", "--format", "csv")
 
