@@ -5,10 +5,11 @@ so the number of distinct `route` values is bounded by the number of routes.
 
 Routing leaves three keys in the scope. `route` is the innermost matched route
 object, `path_params` contains the parameters of every level, and `root_path`
-has grown by the raw prefix of each `Mount`. The innermost route's `path_format` is the end
-of the template. Its prefix (mount paths and `include_router` prefixes, which
-FastAPI does not fold into the route object) is rebuilt from the raw path by
-writing `{name}` for each segment equal to a path parameter's value.
+has grown by the raw prefix of each `Mount`. The innermost route's
+`path_format` is the end of the template. Its prefix contains the mount paths
+and `include_router` prefixes, which FastAPI does not fold into the route
+object, and is rebuilt from the raw path by writing `{name}` for each segment
+equal to a path parameter's value.
 """
 
 from __future__ import annotations
