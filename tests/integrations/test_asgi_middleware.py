@@ -8,8 +8,6 @@ import time
 
 import httpx
 import pytest
-from websockets.exceptions import InvalidStatus
-from websockets.sync.client import connect
 
 from datadrop_timing import ManualClock
 
@@ -285,6 +283,11 @@ class TestTenantFromThreads:
 class TestOtherScopes:
     def test_websocket_and_lifespan_pass_through(self, log_file: LogFile) -> None:
         """Lifespan and websockets work under the middleware and write no lines."""
+        # uvicorn serves websockets only with the `websockets` package installed.
+        pytest.importorskip("websockets")
+        from websockets.exceptions import InvalidStatus
+        from websockets.sync.client import connect
+
         app = build_case_app(ManualClock(CLOCK_START))
         server = ServerThread(app)
         server.start()
