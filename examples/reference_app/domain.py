@@ -3,7 +3,7 @@
 Actions: `verification.start`, `verification.submit`, `state.transition`,
 `config.get`, `config.update`, `reset.plan` and `reset.execute`. Invalid user
 input (a wrong code, an unknown config key) is recorded as a rejection:
-outcome `success` with `error_type`, as the event schema's outcome rule asks.
+outcome `success` with `error_type`, following the event schema's outcome rule.
 """
 
 from __future__ import annotations

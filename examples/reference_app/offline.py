@@ -126,7 +126,7 @@ def button(guild_id: int, user_id: int, custom_id: str) -> dict[str, Any]:
 
 
 class Transport:
-    """Fake REST and webhook send paths that answer as Discord would."""
+    """Fake REST and webhook send paths that return what Discord would."""
 
     def __init__(self) -> None:
         self.last_response_content = ""

@@ -81,7 +81,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 class InFlight:
-    """An ASGI wrapper that tells when no request is being handled.
+    """An ASGI wrapper that reports whether a request is being handled.
 
     The workload advances a shared manual clock between requests. The server
     writes a request's line after the client has read the response, so the

@@ -198,7 +198,7 @@ def modal_payload(
 
 @dataclass
 class Transport:
-    """Fake send paths that record calls and answer like Discord would."""
+    """Fake send paths that record calls and return what Discord would."""
 
     rest: list[tuple[str, str]] = field(default_factory=list)
     webhook: list[tuple[str, str]] = field(default_factory=list)

@@ -64,7 +64,7 @@ def test_auth_and_operation_lines(api: ServerThread, log_file: LogFile) -> None:
 
     lines = log_file.wait_for(4, where=lambda line: line.get("request_id") == "ref-1")
     by_action = {line["action"]: line for line in lines}
-    # The route answers with the new config, so it also reads it back.
+    # The route returns the new config, so it also reads it back.
     assert set(by_action) == {"api.request", "api.auth", "config.update", "config.get"}
     assert by_action["api.request"]["route"] == "/guilds/{guild_id}/config"
     assert by_action["api.request"]["method"] == "PUT"
