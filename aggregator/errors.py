@@ -4,11 +4,14 @@ Hierarchy::
 
     AggregatorError
     ├── InputError          a path is missing, unreadable or holds no log files
+    │   └── UnreadableInputError  a log file exists but cannot be read
     ├── NoEventsError       the inputs hold no timing events
-    └── InvalidOptionError  an option value such as `--since` or `--by` is invalid
-        (also a ValueError)
+    ├── InvalidOptionError  an option value such as `--since` or `--by` is invalid
+    │   (also a ValueError)
+    └── ConfigError         `slo.toml` is missing, not TOML, or has an invalid setting
 
-The CLI maps every one of them to exit status 2.
+The CLI maps every one of them to exit status 2, except that `check` exits
+with 4 when logs cannot be read.
 """
 
 from __future__ import annotations
@@ -22,9 +25,17 @@ class InputError(AggregatorError):
     """A path given as input is missing, unreadable or holds no log files."""
 
 
+class UnreadableInputError(InputError):
+    """A log file exists but cannot be read (permissions, I/O error)."""
+
+
 class NoEventsError(AggregatorError):
     """The inputs were read but hold no timing events."""
 
 
 class InvalidOptionError(AggregatorError, ValueError):
     """An option value cannot be used."""
+
+
+class ConfigError(AggregatorError):
+    """The SLO config file cannot be used."""

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from aggregator.errors import InputError
+from aggregator.errors import InputError, UnreadableInputError
 
 LOG_NAME_RE = re.compile(r"\.jsonl(?:\.\d+)?(?:\.gz)?$")
 
@@ -56,17 +56,24 @@ class LineSource:
             yield from _split_lines(chunks)
 
 
-def find_log_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+def find_log_files(
+    paths: Iterable[str | os.PathLike[str]], *, allow_empty_folders: bool = False
+) -> list[Path]:
     """Expand the input paths into log files, each once, in the order given.
 
+    Args:
+        paths: files and folders.
+        allow_empty_folders: accept a folder with no log files (a logs folder
+            the shipper has not written to yet) instead of raising.
+
     Raises:
-        InputError: a path does not exist or cannot be read, or a folder holds
-            no log files.
+        InputError: a path does not exist, or a folder holds no log files.
+        UnreadableInputError: a log file cannot be read.
     """
     found: list[Path] = []
     seen: set[Path] = set()
     for given in paths:
-        for path in _expand(Path(given)):
+        for path in _expand(Path(given), allow_empty_folders):
             resolved = path.resolve()
             if resolved not in seen:
                 seen.add(resolved)
@@ -75,7 +82,7 @@ def find_log_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     return found
 
 
-def _expand(path: Path) -> list[Path]:
+def _expand(path: Path, allow_empty_folders: bool) -> list[Path]:
     if not path.exists():
         msg = f"input {str(path)!r} not found: check the path or the glob"
         raise InputError(msg)
@@ -86,7 +93,7 @@ def _expand(path: Path) -> list[Path]:
             for entry in path.iterdir()
             if entry.is_file() and LOG_NAME_RE.search(entry.name)
         )
-        if not files:
+        if not files and not allow_empty_folders:
             msg = (
                 f"folder {str(path)!r} holds no log files: expected names ending "
                 "in .jsonl, .jsonl.gz, .jsonl.1 or .jsonl.2.gz"
@@ -103,7 +110,7 @@ def _expand(path: Path) -> list[Path]:
 def _check_readable(path: Path) -> None:
     if not os.access(path, os.R_OK):
         msg = f"input {str(path)!r} is not readable: check its permissions"
-        raise InputError(msg)
+        raise UnreadableInputError(msg)
 
 
 def _chunks(stream: BinaryIO) -> Iterator[bytes]:

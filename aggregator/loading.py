@@ -159,7 +159,13 @@ def read_events(
     Raises:
         InputError: a path is missing or unreadable, or a folder holds no logs.
     """
-    files = find_log_files(paths)
+    return read_files(find_log_files(paths), on_file=on_file)
+
+
+def read_files(
+    files: list[Path], *, on_file: ProgressCallback | None = None
+) -> tuple[pl.DataFrame, ReadStats]:
+    """Read, validate and de-duplicate the timing events of these files."""
     stats = ReadStats()
     columns = _Columns()
 

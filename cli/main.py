@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from aggregator.errors import AggregatorError
+from cli.check import check_command
 from cli.report import report
 
 USAGE_ERROR_EXIT = 2
@@ -39,3 +40,4 @@ def main() -> None:
 
 
 main.add_command(report)
+main.add_command(check_command, name="check")
