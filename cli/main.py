@@ -13,6 +13,7 @@ import click
 from aggregator.errors import AggregatorError
 from cli.check import check_command
 from cli.report import report
+from cli.ship import ship
 
 USAGE_ERROR_EXIT = 2
 
@@ -41,3 +42,4 @@ def main() -> None:
 
 main.add_command(report)
 main.add_command(check_command, name="check")
+main.add_command(ship)
