@@ -72,8 +72,8 @@ def load_recent_events(
 
     Files last modified before `start - MTIME_SLACK` are skipped unread, so
     the cost of a run does not grow with the history kept in the folder.
-    When `is_live` (now is the clock, not a `--now` in the past), events
-    dated after now are reported as clock skew.
+    Events dated more than `FUTURE_TOLERANCE` after `now` are counted in a
+    note and not used.
     """
     files = find_log_files(paths, allow_empty_folders=True)
     oldest_mtime = (start - MTIME_SLACK).timestamp()
@@ -82,10 +82,15 @@ def load_recent_events(
 
     notes = []
     future = events.filter(pl.col("timestamp") > now + FUTURE_TOLERANCE).height
-    if future and is_live:
+    if future:
+        cause = (
+            "a writer's clock may be skewed"
+            if is_live
+            else "--now is in the past, or a writer's clock is skewed"
+        )
         notes.append(
-            f"{future:,} events are dated more than {FUTURE_TOLERANCE} after "
-            f"{format_instant(now)}; a writer's clock may be skewed. They are not used."
+            f"{future:,} events dated after {format_instant(now + FUTURE_TOLERANCE)} "
+            f"(now + 5 min) were not used: {cause}"
         )
     in_range = events.filter(
         (pl.col("timestamp") > start) & (pl.col("timestamp") <= now)

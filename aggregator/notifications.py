@@ -122,14 +122,11 @@ def _window_text(condition: Condition, window: Any) -> str:
 
 def _no_data_summary(condition: Condition) -> str:
     if condition.newest_event is None:
-        return (
-            "no-data: no timing events in the logs at all; is the shipper or the "
-            "app down?"
-        )
+        return "no timing events in the logs at all: is the shipper or the app down?"
     age_min = (condition.instant - condition.newest_event).total_seconds() / 60
     return (
-        f"no-data: newest timing event is {age_min:.0f} min old "
-        f"({format_instant(condition.newest_event)}); is the shipper or the app down?"
+        f"newest timing event is {age_min:.0f} min old "
+        f"({format_instant(condition.newest_event)}): is the shipper or the app down?"
     )
 
 
@@ -177,7 +174,7 @@ def resolved_notification(previous: Notification, at: datetime) -> Notification:
             "status": RESOLVED,
             "at": format_instant(at),
             "windows": previous.windows,
-            "summary": f"{previous.summary.split(':', 1)[0]}: "
+            "summary": f"{previous.rule}: "
             f"{_resolved_series(previous)} is back within its objective "
             f"(firing since {previous.since})",
         }

@@ -6,36 +6,11 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 
-import orjson
 import pytest
 import structlog
-from helpers import CLOCK_START
+from helpers import CLOCK_START, EmittedLog
 
 from datadrop_timing import ManualClock, configure
-
-
-class EmittedLog:
-    """A log file written by `configure()`, with a manual clock driving it."""
-
-    def __init__(self, path: Path, clock: ManualClock) -> None:
-        self.path = path
-        self.clock = clock
-
-    def raw_lines(self) -> list[bytes]:
-        if not self.path.exists():
-            return []
-        return self.path.read_bytes().splitlines()
-
-    def lines(self) -> list[dict[str, object]]:
-        return [orjson.loads(line) for line in self.raw_lines()]
-
-    def timing(self) -> list[dict[str, object]]:
-        return [line for line in self.lines() if line.get("event") == "timing"]
-
-    def only_timing(self) -> dict[str, object]:
-        lines = self.timing()
-        assert len(lines) == 1, lines
-        return lines[0]
 
 
 @pytest.fixture

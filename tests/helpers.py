@@ -5,6 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import orjson
+
+from datadrop_timing import ManualClock
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # Copies of the log inputs of the shared failure cases, kept in the repository
@@ -19,3 +23,27 @@ def case_path(prefix: str) -> Path:
     matches = sorted(CASES_DIR.glob(f"{prefix}-*"))
     assert matches, f"case {prefix} not found in {CASES_DIR}"
     return matches[0]
+
+
+class EmittedLog:
+    """A log file written by `configure()`, with a manual clock driving it."""
+
+    def __init__(self, path: Path, clock: ManualClock) -> None:
+        self.path = path
+        self.clock = clock
+
+    def raw_lines(self) -> list[bytes]:
+        if not self.path.exists():
+            return []
+        return self.path.read_bytes().splitlines()
+
+    def lines(self) -> list[dict[str, object]]:
+        return [orjson.loads(line) for line in self.raw_lines()]
+
+    def timing(self) -> list[dict[str, object]]:
+        return [line for line in self.lines() if line.get("event") == "timing"]
+
+    def only_timing(self) -> dict[str, object]:
+        lines = self.timing()
+        assert len(lines) == 1, lines
+        return lines[0]

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
-from conftest import EmittedLog
-from helpers import case_path
+from helpers import EmittedLog, case_path
 
 from aggregator.errors import InvalidOptionError
 from aggregator.loading import read_events

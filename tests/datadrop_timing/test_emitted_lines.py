@@ -15,7 +15,7 @@ from importlib import resources
 import jsonschema
 import pytest
 import structlog
-from conftest import EmittedLog
+from helpers import EmittedLog
 
 from aggregator.lines import TimingEvent, parse_line
 from datadrop_timing import bind_context, configure, new_request_id, timed

@@ -6,8 +6,7 @@ import asyncio
 from datetime import timedelta
 
 import pytest
-from conftest import EmittedLog
-from helpers import CLOCK_START
+from helpers import CLOCK_START, EmittedLog
 
 from datadrop_timing import InvalidActionError, ManualClock, timed
 
