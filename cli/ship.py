@@ -121,7 +121,9 @@ def ship(
             list(sources), outputs, state_path, once, interval_s, rotate_wait_s
         )
 
-    if counts.has_problems:
+    # A follow run has logged each problem as it happened, and a service
+    # manager would read exit 1 after SIGTERM as a crash.
+    if counts.has_problems and (once or is_stdin):
         raise SystemExit(PROBLEM_EXIT)
 
 
