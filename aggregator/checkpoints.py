@@ -1,7 +1,7 @@
 """Checkpoints of the shipper: how far each source file has been shipped.
 
 A checkpoint is keyed by the file's fingerprint (see `aggregator.fingerprint`)
-and holds the content offset just after the last complete line shipped, with
+and contains the content offset just after the last complete line shipped, with
 the device, inode and path where the file was last found. The state file is
 JSON, replaced atomically (write, fsync, rename, fsync of the folder), and
 created with mode 0600. The caller saves it only after the output lines it
@@ -36,8 +36,8 @@ class Checkpoint:
     """Shipping progress in one file's content.
 
     `offset` is the content offset after the last complete line shipped and
-    `line` the number of lines before it; `size` is how far the content went
-    at the last read, so `size > offset` means a partial last line is held.
+    `line` the number of lines before it. `size` is how far the content went
+    at the last read, so `size > offset` means a partial last line is waiting.
     `path` is None once the file has been shipped to its end and released
     (renamed away and idle, deleted, or a complete gzip file); `is_complete`
     is then True and the checkpoint only stops a copy of the file from being
@@ -116,7 +116,7 @@ class ShipState:
         return len(stale)
 
     def save_if_changed(self) -> bool:
-        """Replace the state file atomically unless it already holds these checkpoints.
+        """Replace the state file atomically unless it already contains this state.
 
         Returns:
             Whether the file was written.

@@ -54,7 +54,7 @@ class OutputFolder:
     """Buffered, append-only writer of the shipper's output files.
 
     Not thread-safe. Several shippers may append to the same folder, because
-    each write holds whole lines and files are opened with `O_APPEND`.
+    each write contains whole lines and files are opened with `O_APPEND`.
     """
 
     def __init__(self, folder: Path) -> None:

@@ -139,7 +139,7 @@ class Shipper:
         self.state = state
         self.rotate_wait_s = rotate_wait_s
         self.clock = clock
-        self._held: dict[FileKey, OpenedSource] = {}
+        self._open_sources: dict[FileKey, OpenedSource] = {}
         self._failing: set[str] = set()
         self._ignored: set[str] = set()
         self._announced: set[str] = set()
@@ -334,9 +334,12 @@ class Shipper:
         self, checkpoint: Checkpoint, used: dict[FileKey, OpenedSource]
     ) -> OpenedSource | None:
         key = (checkpoint.device, checkpoint.inode)
-        held = used.get(key) or self._held.get(key)
-        if held is not None and held.fingerprint() == checkpoint.fingerprint:
-            return held
+        still_open = used.get(key) or self._open_sources.get(key)
+        if (
+            still_open is not None
+            and still_open.fingerprint() == checkpoint.fingerprint
+        ):
+            return still_open
 
         found = find_rotated(checkpoint)
         if found is not None and found.key in used:
@@ -380,7 +383,7 @@ class Shipper:
         # A held descriptor keeps its inode from being reused, so a key match
         # is the same file.
         key = (status.st_dev, status.st_ino)
-        source = used.get(key) or self._held.get(key)
+        source = used.get(key) or self._open_sources.get(key)
         if source is None:
             try:
                 source = OpenedSource.open(path)
@@ -448,10 +451,10 @@ class Shipper:
             log.error("source_unreadable", path=str(path), error=str(error))
 
     def _close_unused(self, used: dict[FileKey, OpenedSource]) -> None:
-        for key, source in self._held.items():
+        for key, source in self._open_sources.items():
             if used.get(key) is not source:
                 source.close()
-        self._held = dict(used)
+        self._open_sources = dict(used)
 
 
 def ship_stream(
@@ -463,9 +466,9 @@ def ship_stream(
     """Ship lines read from a descriptor (standard input) until end of file or stop.
 
     Output is flushed and fsynced after every read. There is no checkpoint,
-    because a stream cannot be read again: lines still unread in the pipe
-    when `should_stop` returns True stay there, and a last line without a
-    newline is shipped if it is a valid timing line and rejected otherwise.
+    because a stream cannot be read again. Lines still unread in the pipe
+    when `should_stop` returns True stay there. A last line without a
+    newline is shipped if it is a valid timing line, and rejected otherwise.
     """
     counts = ShipCounts(files=1)
     router = LineRouter(outputs, counts, clock)

@@ -51,7 +51,7 @@ def expand_sources(patterns: list[str]) -> SourceMatches:
     Paths are made absolute, so checkpoints stay valid when the next run
     starts in another working directory.
 
-    A literal path that does not exist is listed in `missing`; a glob that
+    A literal path that does not exist is listed in `missing`. A glob that
     matches nothing is not an error, because its files may appear later.
     """
     matches = SourceMatches()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -178,8 +179,6 @@ class TestCrash:
             check=False,
         )
         assert report.returncode == 0, report.stderr
-        import json
-
         rows = json.loads(report.stdout)
         assert sum(row["count"] for row in rows) == len(log.written_ids)
 
