@@ -35,6 +35,11 @@ def normalise_tenant(tenant: object) -> str | None:
     if isinstance(tenant, int) and not isinstance(tenant, bool):
         return str(tenant)
 
+    if isinstance(tenant, float) and tenant.is_integer():
+        # NOTE: a float guild id has already lost digits above 2**53; this
+        # keeps the line readable, but only an int or str id is exact.
+        return str(int(tenant))
+
     guild_id = getattr(tenant, "id", None)
     if isinstance(guild_id, int):
         return str(guild_id)

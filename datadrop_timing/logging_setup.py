@@ -102,7 +102,8 @@ def configure(
             bound with `bind_context(entrypoint=...)` overrides it per operation.
         output: a file path to append to (created with mode 0640), a binary
             stream, or None for standard output.
-        level: the lowest level written: debug, info, warning, error, critical.
+        level: the lowest level of ordinary lines written: debug, info,
+            warning, error, critical. Timing lines are written at any level.
         console: render human-readable lines instead of JSON, for local
             development only; `report` cannot read them.
         route_stdlib: also route the root stdlib logger (discord, uvicorn,
@@ -138,9 +139,14 @@ def configure(
         logger_factory=_sink_logger_factory,
         cache_logger_on_first_use=True,
     )
+    # Timing lines are written at every level: a level above `info` must
+    # not drop the successes and leave only failures, which would fake a
+    # 100% failure rate.
     _timing_logger.set(
         structlog.wrap_logger(
-            SinkLogger(), processors=processors, wrapper_class=wrapper_class
+            SinkLogger(),
+            processors=processors,
+            wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),
         )
     )
 
@@ -196,3 +202,20 @@ def _level_number(level: str) -> int:
     except (KeyError, AttributeError):
         msg = f"invalid level {level!r}: use one of {', '.join(_LEVELS)}"
         raise ConfigurationError(msg) from None
+
+
+def default_timing_logger() -> Any:
+    """Return the logger timing lines use before `configure()` is called.
+
+    It writes JSON lines to standard output, like `configure()` with no
+    arguments, without changing structlog's or the stdlib's configuration.
+    """
+    if _ACTIVE.sink is None:
+        _ACTIVE.sink = LineSink(None)
+    if _ACTIVE.finisher is None:
+        _ACTIVE.finisher = EventFinisher()
+    return structlog.wrap_logger(
+        SinkLogger(),
+        processors=_processors(console=False),
+        wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),
+    )

@@ -14,20 +14,29 @@ from typing import Any
 
 from datadrop_timing.clock import SYSTEM_CLOCK, Clock
 from datadrop_timing.context import normalise_tenant
+from datadrop_timing.redaction import redact
 from datadrop_timing.schema import (
     EXTRA_PREFIX,
     LEADING_KEYS,
     TIMING_EVENT,
     TRAILING_KEYS,
     format_timestamp,
-    is_sensitive_key,
 )
 
 # The timer passes its end time under this key, so that a caller's own
 # `timestamp` field can be told apart from it and renamed.
 END_TIMESTAMP_KEY = "_end_timestamp"
 
+# The stdlib formatter passes the record's creation time under this key.
+RECORD_TIMESTAMP_KEY = "_record_timestamp"
+
 MAX_TRACEBACK_CHARS = 8192
+
+# What an ordinary log message "timing" is written as.
+UNTIMED_TIMING_MESSAGE = "timing (log message)"
+
+# Optional timing-line keys that readers require to be non-empty strings.
+TYPED_STRING_KEYS = ("error_type", "route", "method", "request_id")
 
 _ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 
@@ -78,11 +87,20 @@ def finish_event(
     clock: Clock,
 ) -> dict[str, Any]:
     """Complete `event` in place and return it with its keys in schema order."""
+    is_timed = END_TIMESTAMP_KEY in event
     _stamp(event, clock)
-    _redact(event)
 
     if "exc_info" in event:
         _structure_exception(event)
+    _redact(event)
+
+    if event.get("event") == TIMING_EVENT:
+        if is_timed:
+            _coerce_schema_types(event)
+        else:
+            # Only the timer writes `"event": "timing"`; readers would take
+            # an ordinary message "timing" for a broken timing line.
+            event["event"] = UNTIMED_TIMING_MESSAGE
 
     if "tenant" in event or event.get("event") == TIMING_EVENT:
         event["tenant"] = normalise_tenant(event.get("tenant"))
@@ -97,6 +115,7 @@ def finish_event(
 
 def _stamp(event: dict[str, Any], clock: Clock) -> None:
     end_timestamp = event.pop(END_TIMESTAMP_KEY, None)
+    end_timestamp = event.pop(RECORD_TIMESTAMP_KEY, None) or end_timestamp
     if "timestamp" in event:
         event[EXTRA_PREFIX + "timestamp"] = event.pop("timestamp")
 
@@ -104,14 +123,42 @@ def _stamp(event: dict[str, Any], clock: Clock) -> None:
 
 
 def _redact(event: dict[str, Any]) -> None:
-    redacted = [key for key in event if isinstance(key, str) and is_sensitive_key(key)]
-    if not redacted:
-        return
+    redacted = redact(event)
+    if redacted:
+        event["redacted_keys"] = sorted(redacted)
 
-    for key in redacted:
-        del event[key]
 
-    event["redacted_keys"] = sorted(redacted)
+def _coerce_schema_types(event: dict[str, Any]) -> None:
+    """Keep a timing line readable when a caller passed a key of the wrong type.
+
+    `status_code` given as a digit string becomes an integer. Any other value
+    of the wrong type moves to `extra_<key>`, so readers keep the line.
+    """
+    status = event.get("status_code")
+    if isinstance(status, str) and status.isascii() and status.isdigit():
+        event["status_code"] = status = int(status)
+    if status is not None and not _is_status_code(status):
+        event[EXTRA_PREFIX + "status_code"] = event.pop("status_code")
+
+    for key in TYPED_STRING_KEYS:
+        value = event.get(key)
+        if value is not None and not (isinstance(value, str) and value):
+            event[EXTRA_PREFIX + key] = event.pop(key)
+
+    ack_ms = event.get("ack_ms")
+    if ack_ms is not None and not _is_duration(ack_ms):
+        event[EXTRA_PREFIX + "ack_ms"] = event.pop("ack_ms")
+
+
+def _is_status_code(value: object) -> bool:
+    return (
+        isinstance(value, int) and not isinstance(value, bool) and 100 <= value <= 599
+    )
+
+
+def _is_duration(value: object) -> bool:
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return is_number and value >= 0 and value != float("inf")  # type: ignore[operator]
 
 
 def _ordered(event: dict[str, Any]) -> dict[str, Any]:

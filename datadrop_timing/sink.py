@@ -57,7 +57,9 @@ class LineSink:
             os.close(fd)
 
     def _write_fd(self, data: bytes) -> None:
-        assert self._fd is not None
+        if self._fd is None:
+            msg = "the sink was closed by a later configure() call or close()"
+            raise OSError(msg)
         written = os.write(self._fd, data)
         # A short write happens only on a full disk or a signal; finish the line
         # rather than leave half of it for the next writer to continue.
@@ -65,7 +67,9 @@ class LineSink:
             written += os.write(self._fd, data[written:])
 
     def _write_stream(self, data: bytes) -> None:
-        assert self._stream is not None
+        if self._stream is None:
+            msg = "the sink has no stream"
+            raise OSError(msg)
         with self._lock:
             self._stream.write(data)
             self._stream.flush()

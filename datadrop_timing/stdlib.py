@@ -18,7 +18,7 @@ from pythonjsonlogger.json import JsonFormatter
 
 from datadrop_timing.clock import SYSTEM_CLOCK, Clock
 from datadrop_timing.context import current_context
-from datadrop_timing.processors import END_TIMESTAMP_KEY, finish_event
+from datadrop_timing.processors import RECORD_TIMESTAMP_KEY, finish_event
 from datadrop_timing.render import render_line
 from datadrop_timing.schema import EXTRA_PREFIX, format_timestamp
 from datadrop_timing.sink import LineSink
@@ -109,7 +109,7 @@ class JsonLineFormatter(JsonFormatter):
         extras: dict[str, Any] = dict(message_dict)
         merge_record_extra(record, extras, reserved=_RECORD_ATTRS)
 
-        log_data[END_TIMESTAMP_KEY] = format_timestamp(self._record_time(record))
+        log_data[RECORD_TIMESTAMP_KEY] = format_timestamp(self._record_time(record))
         log_data["level"] = record.levelname.lower()
         log_data["event"] = record.message
         log_data["logger"] = record.name

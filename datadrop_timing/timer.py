@@ -22,8 +22,6 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar, cast
 
-import structlog
-
 from datadrop_timing.clock import SYSTEM_CLOCK, Clock
 from datadrop_timing.context import normalise_tenant
 from datadrop_timing.processors import END_TIMESTAMP_KEY
@@ -55,7 +53,10 @@ class _LoggerHolder:
 
     def get(self) -> Any:
         if self.logger is None:
-            return structlog.get_logger("datadrop_timing")
+            # Without configure(), timing lines are still JSON lines, on stdout.
+            from datadrop_timing.logging_setup import default_timing_logger
+
+            self.logger = default_timing_logger()
         return self.logger
 
 
@@ -71,14 +72,21 @@ class Span:
     __slots__ = (
         "_ack_ns",
         "_clock",
+        "_rejects",
         "_start_ns",
         "error_type",
         "fields",
         "is_failure",
     )
 
-    def __init__(self, clock: Clock, fields: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        fields: dict[str, Any],
+        rejects: tuple[type[BaseException], ...] = (),
+    ) -> None:
         self._clock = clock
+        self._rejects = rejects
         self._start_ns = clock.monotonic_ns()
         self._ack_ns: int | None = None
         self.fields = fields
@@ -103,6 +111,19 @@ class Span:
         """Set the tenant once it is known, such as after a lookup."""
         self.fields["tenant"] = normalise_tenant(tenant)
 
+    def rename(self, action: str, *, normalise: bool = True) -> None:
+        """Change the action once it is known, such as a subcommand's name.
+
+        The action type follows the new first segment unless it was given
+        explicitly. A run-time name is normalised; pass `normalise=False` to
+        check it instead (raises `InvalidActionError`).
+        """
+        old_type = action_type_of(self.fields["action"])
+        action = normalise_action(action) if normalise else validate_action(action)
+        self.fields["action"] = action
+        if self.fields.get("action_type") == old_type:
+            self.fields["action_type"] = action_type_of(action)
+
     def mark_ack(self) -> None:
         """Record now as the first acknowledgement; later calls are ignored."""
         if self._ack_ns is None:
@@ -117,7 +138,9 @@ class Span:
         try:
             duration_ms = self.elapsed_ms()
             end = self._clock.now()
-            if error is not None:
+            if isinstance(error, self._rejects):
+                self.reject(type(error).__name__)
+            elif error is not None:
                 self.fail(type(error).__name__)
             if self._ack_ns is not None:
                 self.fields["ack_ms"] = (self._ack_ns - self._start_ns) / 1_000_000
@@ -158,6 +181,9 @@ class timed:  # noqa: N801 - used like a function: `with timed(...)`, `@timed(..
         clock: the clock to read; tests pass a `ManualClock`.
         normalise: set for names computed at run time, such as a command
             name: the name is normalised instead of checked, and never raises.
+        rejects: exception types caused by the user (invalid input, a wrong
+            code): when one propagates, the line records a rejection (outcome
+            `success` with `error_type`) and the exception is re-raised.
         **fields: extra fields written on the line. A field named like a
             schema key is written as `extra_<name>`.
 
@@ -169,7 +195,7 @@ class timed:  # noqa: N801 - used like a function: `with timed(...)`, `@timed(..
     manager, enter each `timed` object once at a time.
     """
 
-    __slots__ = ("_clock", "_fields", "_span")
+    __slots__ = ("_clock", "_fields", "_rejects", "_span")
 
     def __init__(
         self,
@@ -180,6 +206,7 @@ class timed:  # noqa: N801 - used like a function: `with timed(...)`, `@timed(..
         entrypoint: str | None = None,
         clock: Clock = SYSTEM_CLOCK,
         normalise: bool = False,
+        rejects: tuple[type[BaseException], ...] = (),
         **fields: Any,
     ) -> None:
         action = normalise_action(action) if normalise else validate_action(action)
@@ -193,11 +220,12 @@ class timed:  # noqa: N801 - used like a function: `with timed(...)`, `@timed(..
 
         self._fields = base
         self._clock = clock
+        self._rejects = rejects
         self._span: Span | None = None
 
     def start(self) -> Span:
         """Start a new span; the caller must end it with `finish()`."""
-        return Span(self._clock, dict(self._fields))
+        return Span(self._clock, dict(self._fields), self._rejects)
 
     @staticmethod
     def finish(span: Span, error: BaseException | None = None) -> None:

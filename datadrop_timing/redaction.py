@@ -1,0 +1,102 @@
+"""Keep personal data and secrets off log lines, by key name and by value.
+
+A field is dropped, whatever its value, when its name is a known personal or
+secret name (`user_id`, `content`, `token`, ...), or when one of the words of
+its name, split at `_`, `-` and camelCase humps, is a secret word (`token`,
+`secret`, `password`, `webhook`, `authorization`, `cookie`). So `auth_token`,
+`webhookUrl` and `discord-token` are dropped too. Nested mappings are checked
+the same way. String values anywhere on a line have Discord webhook URLs and
+`Bearer` credentials replaced, which also covers exception messages.
+
+Names that merely contain a secret word inside another word, such as
+`tokenizer`, are kept. False drops are preferred to leaks: `tokens_used` is
+dropped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import MutableMapping
+from typing import Any
+
+from datadrop_timing.schema import SENSITIVE_KEYS
+
+SECRET_WORDS = frozenset(
+    {
+        "token",
+        "tokens",
+        "secret",
+        "secrets",
+        "password",
+        "passwd",
+        "webhook",
+        "webhooks",
+        "authorization",
+        "cookie",
+        "cookies",
+        "apikey",
+    }
+)
+
+_HUMP_RE = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+_WEBHOOK_URL_RE = re.compile(
+    r"https?://[^\s\"'/]*discord(?:app)?\.com/api(?:/v\d+)?/webhooks/[^\s\"']*",
+    re.IGNORECASE,
+)
+
+_BEARER_RE = re.compile(r"\b(Bearer|Bot)\s+[A-Za-z0-9._~+/=-]{8,}")
+
+REDACTED_URL = "[redacted webhook URL]"
+
+_MAX_DEPTH = 16
+
+
+def is_sensitive_key(key: str) -> bool:
+    """Tell whether a field name is one the emit side must never write."""
+    snake = _HUMP_RE.sub("_", key).lower().replace("-", "_")
+    if snake in SENSITIVE_KEYS or snake.replace("_", "") in SENSITIVE_KEYS:
+        return True
+    words = [word for word in snake.split("_") if word]
+    if "api" in words and "key" in words:
+        return True
+    return any(word in SECRET_WORDS for word in words)
+
+
+def redact(event: MutableMapping[Any, Any], depth: int = 0) -> list[str]:
+    """Drop sensitive keys and scrub secret values in place.
+
+    Returns:
+        The dotted paths of the dropped keys, such as `headers.authorization`.
+    """
+    dropped: list[str] = []
+    for key in list(event):
+        if isinstance(key, str) and is_sensitive_key(key):
+            del event[key]
+            dropped.append(key)
+            continue
+
+        value = event[key]
+        if isinstance(value, MutableMapping) and depth < _MAX_DEPTH:
+            dropped += [f"{key}.{inner}" for inner in redact(value, depth + 1)]
+        else:
+            event[key] = scrub_value(value, depth)
+    return dropped
+
+
+def scrub_value(value: Any, depth: int = 0) -> Any:
+    """Replace webhook URLs and bearer credentials inside strings and lists."""
+    if isinstance(value, str):
+        return scrub_text(value)
+    if isinstance(value, (list, tuple)) and depth < _MAX_DEPTH:
+        return [scrub_value(item, depth + 1) for item in value]
+    return value
+
+
+def scrub_text(text: str) -> str:
+    """Replace webhook URLs and `Bearer`/`Bot` credentials in one string."""
+    if "webhooks/" in text or "WEBHOOKS/" in text.upper():
+        text = _WEBHOOK_URL_RE.sub(REDACTED_URL, text)
+    if "Bearer" in text or "Bot " in text:
+        text = _BEARER_RE.sub(r"\1 [redacted]", text)
+    return text

@@ -1,0 +1,188 @@
+"""Emit-side edge cases: levels, field types, redaction, defaults."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import structlog
+from helpers import CLOCK_START, EmittedLog
+
+from aggregator.lines import TimingEvent, parse_line
+from datadrop_timing import ManualClock, configure, timed
+
+WEBHOOK = "https://discord.com/api/webhooks/123456/planted-webhook-secret"
+
+
+class InvalidCodeError(Exception):
+    pass
+
+
+def _readable_by_aggregator(emitted: EmittedLog) -> list[TimingEvent]:
+    results = [parse_line(raw) for raw in emitted.raw_lines()]
+    return [result for result in results if isinstance(result, TimingEvent)]
+
+
+def test_timing_lines_are_written_at_any_level(tmp_path: Path) -> None:
+    clock = ManualClock(CLOCK_START)
+    path = tmp_path / "warn.jsonl"
+    configure(service="s", output=path, level="warning", clock=clock)
+    try:
+        with timed("config.get", clock=clock):
+            pass
+        structlog.get_logger().info("dropped at warning level")
+        structlog.get_logger().warning("kept")
+    finally:
+        logging.getLogger().handlers.clear()
+
+    events = [json.loads(line)["event"] for line in path.read_text().splitlines()]
+    assert events == ["timing", "kept"]
+
+
+class TestFieldTypes:
+    def test_wrong_types_move_aside_and_the_line_stays_readable(
+        self, emitted: EmittedLog
+    ) -> None:
+        with timed("api.request", clock=emitted.clock, status_code="200", route=123):
+            pass
+        with timed("api.request", clock=emitted.clock, method=["GET"], ack_ms="x"):
+            pass
+        with timed("api.request", clock=emitted.clock, status_code=700):
+            pass
+
+        first, second, third = emitted.timing()
+        assert (first["status_code"], first["extra_route"]) == (200, 123)
+        assert (second["extra_method"], second["extra_ack_ms"]) == (["GET"], "x")
+        assert third["extra_status_code"] == 700
+        assert len(_readable_by_aggregator(emitted)) == 3
+
+    def test_ordinary_message_timing_is_not_a_timing_line(
+        self, emitted: EmittedLog
+    ) -> None:
+        structlog.get_logger().info("timing")
+        logging.getLogger("app").info("timing")
+
+        assert [line["event"] for line in emitted.lines()] == [
+            "timing (log message)",
+            "timing (log message)",
+        ]
+        assert [parse_line(raw) for raw in emitted.raw_lines()] == ["other", "other"]
+
+    def test_integral_float_tenant_is_written_as_digits(
+        self, emitted: EmittedLog
+    ) -> None:
+        with timed("config.get", tenant=1234.0, clock=emitted.clock):
+            pass
+
+        assert emitted.only_timing()["tenant"] == "1234"
+
+
+class TestRedaction:
+    @pytest.mark.parametrize(
+        "key",
+        [
+            "webhookUrl",
+            "auth_token",
+            "discord-token",
+            "accessToken",
+            "client_secret",
+            "db_password",
+            "X-Api-Key",
+            "user_name",
+            "messageContent",
+        ],
+    )
+    def test_secret_names_in_any_spelling_are_dropped(
+        self, emitted: EmittedLog, key: str
+    ) -> None:
+        with timed("api.auth", clock=emitted.clock, **{key: "planted-secret-1"}):
+            pass
+
+        assert "planted-secret-1" not in emitted.path.read_text()
+        assert emitted.only_timing()["redacted_keys"] == [key]
+
+    def test_nested_keys_and_url_values_are_scrubbed(self, emitted: EmittedLog) -> None:
+        headers = {"authorization": "Bearer planted-bearer-value", "accept": "json"}
+        with timed("api.auth", clock=emitted.clock, headers=headers, target=WEBHOOK):
+            pass
+
+        text = emitted.path.read_text()
+        line = emitted.only_timing()
+        assert "planted-bearer-value" not in text
+        assert "planted-webhook-secret" not in text
+        assert line["headers"] == {"accept": "json"}
+        assert line["redacted_keys"] == ["headers.authorization"]
+        assert line["target"] == "[redacted webhook URL]"
+
+    def test_exception_messages_lose_webhook_urls_and_bearer_tokens(
+        self, emitted: EmittedLog
+    ) -> None:
+        try:
+            raise ConnectionError(f"POST {WEBHOOK} failed; Bearer abcdefgh12345678")
+        except ConnectionError:
+            structlog.get_logger().exception("delivery failed")
+            logging.getLogger("app").exception("delivery failed")
+
+        text = emitted.path.read_text()
+        assert "planted-webhook-secret" not in text
+        assert "abcdefgh12345678" not in text
+        assert text.count("[redacted webhook URL]") >= 2
+
+    def test_ordinary_names_are_kept(self, emitted: EmittedLog) -> None:
+        fields = {"request_count": 1, "tokenizer": "x", "route": "/a", "batches": 2}
+        with timed("config.get", clock=emitted.clock, **fields):
+            pass
+
+        line = emitted.only_timing()
+        assert "redacted_keys" not in line
+        assert {key: line[key] for key in fields} == fields
+
+
+class TestTimerOptions:
+    def test_user_error_types_are_rejections(self, emitted: EmittedLog) -> None:
+        with pytest.raises(InvalidCodeError):
+            with timed(
+                "verification.submit", clock=emitted.clock, rejects=(InvalidCodeError,)
+            ):
+                raise InvalidCodeError
+        with pytest.raises(KeyError):
+            with timed(
+                "verification.submit", clock=emitted.clock, rejects=(InvalidCodeError,)
+            ):
+                raise KeyError
+
+        first, second = emitted.timing()
+        assert (first["outcome"], first["error_type"]) == (
+            "success",
+            "InvalidCodeError",
+        )
+        assert (second["outcome"], second["error_type"]) == ("failure", "KeyError")
+
+    def test_rename_sets_the_action_and_its_type(self, emitted: EmittedLog) -> None:
+        with timed("bot.command.unknown", clock=emitted.clock) as span:
+            span.rename("config.set Role")
+        with timed("api.request", action_type="http", clock=emitted.clock) as span:
+            span.rename("api.request.v2")
+
+        first, second = emitted.timing()
+        assert (first["action"], first["action_type"]) == ("config.set_role", "config")
+        assert (second["action"], second["action_type"]) == ("api.request.v2", "http")
+
+
+def test_without_configure_timing_lines_are_json_on_stdout() -> None:
+    code = (
+        "from datadrop_timing import timed\n"
+        "with timed('config.get', tenant=5):\n"
+        "    pass\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+
+    line = json.loads(result.stdout)
+    assert (line["event"], line["tenant"]) == ("timing", "5")
+    assert "_end_timestamp" not in result.stdout
