@@ -17,12 +17,17 @@ from pathlib import Path
 from typing import BinaryIO
 
 from aggregator.errors import InputError, UnreadableInputError
+from aggregator.lines import MAX_LINE_BYTES
 
 LOG_NAME_RE = re.compile(r"\.jsonl(?:\.\d+)?(?:\.gz)?$")
 
 GZIP_MAGIC = b"\x1f\x8b"
 
 _CHUNK_BYTES = 1024 * 1024
+
+# The most of one line kept in memory: past the reader's limit, so that a
+# longer line is still classified as too long.
+_KEPT_BYTES = MAX_LINE_BYTES + 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +142,10 @@ def _gunzip(stream: BinaryIO, source: LineSource) -> Iterator[bytes]:
             chunk = decompressor.unused_data
             decompressor = zlib.decompressobj(wbits=31)
             has_member = False
+            if chunk and not chunk.strip(b"\x00"):
+                # Zero bytes after the last member are padding, as gzip(1)
+                # accepts them (tape blocks, preallocated files).
+                chunk = b""
 
     if has_member and not decompressor.eof:
         yield decompressor.flush()
@@ -144,14 +153,28 @@ def _gunzip(stream: BinaryIO, source: LineSource) -> Iterator[bytes]:
 
 
 def _split_lines(chunks: Iterator[bytes]) -> Iterator[RawLine]:
-    pending = b""
+    """Split chunks into lines, keeping at most `_KEPT_BYTES` of a long line.
+
+    Only the start of a line longer than the reader's limit is kept: enough
+    to classify it as too long, without holding a huge line in memory.
+    """
+    pending: list[bytes] = []
+    pending_bytes = 0
     number = 0
     for chunk in chunks:
-        pieces = (pending + chunk).split(b"\n")
-        pending = pieces.pop()
-        for piece in pieces:
+        pieces = chunk.split(b"\n")
+        for piece in pieces[:-1]:
             number += 1
+            if pending:
+                piece = b"".join(pending) + piece[: max(_KEPT_BYTES - pending_bytes, 0)]
+                pending, pending_bytes = [], 0
             yield RawLine(number, piece, True)
 
+        tail = pieces[-1]
+        if tail and pending_bytes < _KEPT_BYTES:
+            kept = tail[: _KEPT_BYTES - pending_bytes]
+            pending.append(kept)
+            pending_bytes += len(kept)
+
     if pending:
-        yield RawLine(number + 1, pending, False)
+        yield RawLine(number + 1, b"".join(pending), False)

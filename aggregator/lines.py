@@ -40,8 +40,8 @@ _REQUIRED_STRINGS = (
 _OPTIONAL_STRINGS = ("error_type", "route", "method", "request_id")
 
 _TIMESTAMP_RE = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,9}))?"
-    r"([Zz]|[+-]\d{2}:\d{2})?"
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2}):([0-9]{2})"
+    r"(?:[.,]([0-9]{1,9}))?([Zz]|[+-][0-9]{2}:[0-9]{2})?"
 )
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -105,9 +105,7 @@ def parse_line(raw: bytes, *, is_complete: bool = True) -> ParseResult:
         line = line[len(_BOM) :]
 
     if len(line) > MAX_LINE_BYTES:
-        return Malformed(
-            "line_too_long", f"line of {len(line)} bytes exceeds {MAX_LINE_BYTES}"
-        )
+        return Malformed("line_too_long", f"line is longer than {MAX_LINE_BYTES} bytes")
 
     if not line.strip():
         return BLANK
@@ -285,12 +283,24 @@ def parse_timestamp_us(value: object) -> int | Malformed:
         )
 
     day_us = _day_start_us(int(year), int(month), int(day))
-    if day_us is None or int(hour) > 23 or int(minute) > 59 or int(second) > 59:
+    offset_s = _offset_s(offset)
+    if (
+        day_us is None
+        or offset_s is None
+        or _is_clock_out_of_range(hour, minute, second)
+    ):
         return Malformed("invalid_timestamp", f"timestamp {value!r} is out of range")
 
     micros = int((fraction or "").ljust(6, "0")[:6])
-    seconds = int(hour) * 3600 + int(minute) * 60 + int(second) - _offset_s(offset)
+    if int(second) == 60:
+        # A leap second is read as the last microsecond of the minute.
+        second, micros = "59", 999_999
+    seconds = int(hour) * 3600 + int(minute) * 60 + int(second) - offset_s
     return day_us + seconds * 1_000_000 + micros
+
+
+def _is_clock_out_of_range(hour: str, minute: str, second: str) -> bool:
+    return int(hour) > 23 or int(minute) > 59 or int(second) > 60
 
 
 def _day_start_us(year: int, month: int, day: int) -> int | None:
@@ -310,9 +320,13 @@ def _day_start_us(year: int, month: int, day: int) -> int | None:
     return cached
 
 
-def _offset_s(offset: str) -> int:
+def _offset_s(offset: str) -> int | None:
+    """Return the UTC offset in seconds, or None when it is out of range."""
     if offset in ("Z", "z"):
         return 0
 
+    hours, minutes = int(offset[1:3]), int(offset[4:6])
+    if hours > 23 or minutes > 59:
+        return None
     sign = -1 if offset[0] == "-" else 1
-    return sign * (int(offset[1:3]) * 3600 + int(offset[4:6]) * 60)
+    return sign * (hours * 3600 + minutes * 60)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import polars as pl
 
+from aggregator.errors import UnreadableInputError
 from aggregator.files import LineSource, find_log_files
 from aggregator.lines import BLANK, OTHER, Malformed, TimingEvent, parse_line
 
@@ -191,7 +192,11 @@ def _read_file(path: Path, columns: _Columns) -> FileStats:
                 columns,
             )
     except OSError as error:
-        stats.error = f"read failed: {error.strerror or error}"
+        msg = (
+            f"input {str(path)!r} could not be read: {error.strerror or error}; "
+            "check that it still exists and is readable"
+        )
+        raise UnreadableInputError(msg) from error
 
     if source.error is not None:
         stats.error = source.error.message

@@ -28,6 +28,9 @@ _UNIT_S = {
     "w": 7 * 86400,
 }
 
+# About 100 years: longer durations overflow datetime arithmetic.
+_MAX_DURATION_S = 100 * 366 * 86400
+
 _DURATION_HINT = "use a number and a unit such as 90s, 30m, 24h, 7d or 1h30m"
 
 _INSTANT_HINT = "use an RFC 3339 timestamp with an offset, e.g. 2026-12-01T00:00:00Z"
@@ -70,7 +73,7 @@ def parse_duration(text: str) -> timedelta:
         total_s += float(match.group(1)) * _UNIT_S[match.group(2)]
         position = match.end()
 
-    if not cleaned or position != len(cleaned) or total_s <= 0:
+    if not cleaned or position != len(cleaned) or not 0 < total_s <= _MAX_DURATION_S:
         msg = f"duration {text!r} is not valid: {_DURATION_HINT}"
         raise InvalidOptionError(msg)
     return timedelta(seconds=total_s)
@@ -92,7 +95,11 @@ def parse_instant(text: str) -> datetime:
     if moment.tzinfo is None:
         msg = f"timestamp {text!r} has no UTC offset: {_INSTANT_HINT}"
         raise InvalidOptionError(msg)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        msg = f"timestamp {text!r} is out of range: {_INSTANT_HINT}"
+        raise InvalidOptionError(msg) from None
 
 
 def parse_bound(text: str, now: datetime) -> datetime:
@@ -101,6 +108,9 @@ def parse_bound(text: str, now: datetime) -> datetime:
         return now - parse_duration(text)
     except InvalidOptionError:
         pass
+    except OverflowError:
+        msg = f"time {text!r} reaches before year 1: use a shorter duration"
+        raise InvalidOptionError(msg) from None
 
     if _DATE_RE.match(text.strip()):
         return parse_instant(text)

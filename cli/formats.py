@@ -11,6 +11,7 @@ so a hostile action name cannot move the cursor or hide a row.
 from __future__ import annotations
 
 import csv
+import html
 import io
 import math
 from collections.abc import Sequence
@@ -32,7 +33,22 @@ _MS_HEADINGS = {
     "ack_p95_ms": "ack p95 ms",
 }
 
-_CONTROL = {code: f"\\x{code:02x}" for code in [*range(0x20), 0x7F]}
+# C0 and C1 controls, and the bidirectional overrides and isolates that can
+# reorder what a terminal shows.
+_HIDDEN = [
+    *range(0x20),
+    *range(0x7F, 0xA0),
+    0x200E,
+    0x200F,
+    *range(0x202A, 0x202F),
+    *range(0x2066, 0x206A),
+]
+_CONTROL = {
+    code: (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}") for code in _HIDDEN
+}
+
+# CSV cells starting with these characters run as formulas in spreadsheets.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,12 +79,21 @@ def render_json(summary: pl.DataFrame) -> str:
 
 
 def render_csv(summary: pl.DataFrame) -> str:
+    """Render rows as CSV; text cells that a spreadsheet would run get a `'`."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(summary.columns)
     for row in summary.iter_rows():
-        writer.writerow(["" if value is None else value for value in row])
+        writer.writerow([_csv_cell(value) for value in row])
     return buffer.getvalue()
+
+
+def _csv_cell(value: object) -> object:
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
 
 
 def _without_nan(row: dict[str, object]) -> dict[str, object]:
@@ -156,5 +181,11 @@ def _markdown(headings: list[str], rows: list[list[str]]) -> str:
 
 
 def _markdown_row(cells: list[str]) -> str:
-    escaped = [cell.replace("\\", "\\\\").replace("|", "\\|") for cell in cells]
+    escaped = [_markdown_text(cell) for cell in cells]
     return "| " + " | ".join(escaped) + " |"
+
+
+def _markdown_text(cell: str) -> str:
+    """Escape a cell so Markdown renderers show it as text, HTML included."""
+    cell = html.escape(cell, quote=False)
+    return cell.replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`")

@@ -11,6 +11,8 @@ from aggregator.errors import InvalidOptionError
 from aggregator.summary import parse_group_keys
 from aggregator.timerange import parse_duration, parse_instant
 
+_MAX_OBJECTIVE_MS = 7 * 86400 * 1000.0
+
 
 class _AggregatorParam(click.ParamType):  # type: ignore[type-arg]
     """A parameter whose parser raises `InvalidOptionError` with the fix."""
@@ -50,8 +52,10 @@ class Objective(_AggregatorParam):
         except ValueError:
             threshold_ms = parse_duration(cleaned).total_seconds() * 1000
 
-        if not threshold_ms > 0:
-            msg = f"objective {text!r} is not a positive duration: use e.g. 500ms"
+        if not 0 < threshold_ms < _MAX_OBJECTIVE_MS:
+            msg = (
+                f"objective {text!r} is not a positive finite duration: use e.g. 500ms"
+            )
             raise InvalidOptionError(msg)
         return threshold_ms
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 import polars as pl
 
-from aggregator.errors import NoEventsError
+from aggregator.errors import InputError, NoEventsError
 from aggregator.loading import ProgressCallback, ReadStats, read_events
 from aggregator.quantiles import QuantileMethod
 from aggregator.summary import SummaryOptions, check_outcome, summarise
@@ -119,7 +119,7 @@ def report(
     for note in read_notes(stats):
         click.echo(f"datadrop-slo: {note}", err=True)
 
-    events = _select(events, stats, time_range)
+    events = _select(events, stats, time_range, options.outcome)
     summary = summarise(events, options)
     header = _header(events, stats, time_range, objective, options)
     if output_format in ("json", "csv"):
@@ -130,8 +130,12 @@ def report(
 
 
 def _select(
-    events: pl.DataFrame, stats: ReadStats, time_range: TimeRange
+    events: pl.DataFrame,
+    stats: ReadStats,
+    time_range: TimeRange,
+    outcome: str | None,
 ) -> pl.DataFrame:
+    """Keep the events in the range and with the outcome, or raise if none."""
     if events.height == 0:
         msg = f"no timing events found: {describe_reading(stats)}"
         raise NoEventsError(msg)
@@ -141,11 +145,25 @@ def _select(
         first, last = events["timestamp"].min(), events["timestamp"].max()
         msg = (
             f"no timing events in {time_range.describe()}; the logs hold "
-            f"{events.height:,} events from {format_instant(first)} to "  # type: ignore[arg-type]
+            f"{_events(events.height)} from {format_instant(first)} to "  # type: ignore[arg-type]
             f"{format_instant(last)}: widen --since/--until or check --now"  # type: ignore[arg-type]
         )
         raise NoEventsError(msg)
+
+    if outcome is not None:
+        narrowed = selected.filter(pl.col("outcome") == outcome)
+        if narrowed.height == 0:
+            msg = (
+                f"no {outcome} events among {_events(selected.height)} "
+                f"in {time_range.describe()}: drop --outcome or widen the range"
+            )
+            raise NoEventsError(msg)
+        selected = narrowed
     return selected
+
+
+def _events(count: int) -> str:
+    return f"{count:,} {'event' if count == 1 else 'events'}"
 
 
 def _header(
@@ -161,7 +179,7 @@ def _header(
     outcome = f", {options.outcome} only" if options.outcome else ""
     return (
         f"{format_instant(first)} .. {format_instant(last)}: "  # type: ignore[arg-type]
-        f"{events.height:,} events{outcome} from {files} "
+        f"{_events(events.height)}{outcome} from {files} "
         f"{'file' if files == 1 else 'files'}; objective p95 <= "
         f"{objective_ms:g} ms; percentiles {options.method.value}"
     )
@@ -181,13 +199,36 @@ def _progress_printer() -> ProgressCallback | None:
 
 
 def _write(text: str, output: str | None) -> None:
+    """Print the report, or write it to `output` without a half-written file.
+
+    A regular file is replaced atomically, keeping the permissions a new file
+    gets from the umask. Anything else (a symlink, a device such as
+    /dev/stdout, a FIFO) is written in place, so it is never replaced.
+    """
     if output is None:
         click.echo(text, nl=False)
         return
 
     target = Path(output)
-    handle, temporary = tempfile.mkstemp(dir=target.parent or ".", prefix=".report-")
+    if not target.parent.is_dir():
+        msg = (
+            f"folder {str(target.parent)!r} of -o {output!r} does not exist: create it"
+        )
+        raise InputError(msg)
+
+    if target.is_symlink() or (target.exists() and not target.is_file()):
+        with target.open("w", encoding="utf-8") as stream:
+            stream.write(text)
+        return
+    _replace_file(target, text)
+
+
+def _replace_file(target: Path, text: str) -> None:
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".report-")
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(handle, 0o666 & ~umask)
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(text)
         os.replace(temporary, target)

@@ -1,0 +1,178 @@
+"""`report` on odd options, outputs and inputs that once misbehaved."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import os
+from pathlib import Path
+
+import pytest
+from test_report_command import SAMPLE_LOGS, run_report
+
+from aggregator.errors import UnreadableInputError
+from aggregator.lines import Malformed, TimingEvent, parse_line
+from aggregator.loading import read_files
+
+
+def _line(action: str = "config.get", outcome: str = "success", **extra: object) -> str:
+    event = {
+        "level": "info",
+        "event": "timing",
+        "action": action,
+        "duration_ms": 5.0,
+        "outcome": outcome,
+        "tenant": None,
+        "action_type": "config",
+        "entrypoint": "bot",
+        "service": "s",
+        "event_id": os.urandom(16).hex(),
+        "schema": 1,
+        "timestamp": "2026-12-01T07:00:00.000000Z",
+        **extra,
+    }
+    return json.dumps(event) + "\n"
+
+
+class TestOutcomeFilter:
+    def test_header_counts_only_the_selected_outcome(self) -> None:
+        result = run_report(SAMPLE_LOGS, "--outcome", "failure", "--format", "json")
+
+        total = sum(row["count"] for row in json.loads(result.stdout))
+        assert f": {total:,} events, failure only from 4 files" in result.stderr
+
+    def test_no_event_with_that_outcome_exits_2(self, tmp_path: Path) -> None:
+        path = tmp_path / "ok.jsonl"
+        path.write_text(_line() + _line())
+
+        result = run_report(path, "--outcome", "failure")
+
+        assert result.returncode == 2
+        assert "no failure events among 2 events" in result.stderr
+
+
+class TestOutputFile:
+    def test_symlink_target_is_written_and_the_link_kept(self, tmp_path: Path) -> None:
+        target = tmp_path / "target.csv"
+        target.write_text("old")
+        link = tmp_path / "link.csv"
+        link.symlink_to(target)
+
+        result = run_report(SAMPLE_LOGS, "--format", "csv", "-o", link)
+
+        assert result.returncode == 0, result.stderr
+        assert link.is_symlink()
+        assert target.read_text().startswith("action,count,")
+
+    def test_new_file_gets_umask_permissions(self, tmp_path: Path) -> None:
+        target = tmp_path / "report.txt"
+        umask = os.umask(0o022)
+        os.umask(umask)
+
+        run_report(SAMPLE_LOGS, "-o", target)
+
+        assert target.stat().st_mode & 0o777 == 0o666 & ~umask
+
+    def test_missing_folder_exits_2_naming_it(self, tmp_path: Path) -> None:
+        result = run_report(SAMPLE_LOGS, "-o", tmp_path / "nope" / "r.txt")
+
+        assert result.returncode == 2
+        assert "nope" in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--since", "99999999d"],
+        ["--until", "0001-01-01T00:00:00+01:00"],
+        ["--objective", "999999999999999999999999999999w"],
+        ["--objective", "inf"],
+        ["--objective", "nan"],
+    ],
+)
+def test_out_of_range_values_exit_2(args: list[str]) -> None:
+    result = run_report(SAMPLE_LOGS, *args)
+
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+
+
+class TestHostileText:
+    def _report(self, tmp_path: Path, action: str, *args: str) -> str:
+        path = tmp_path / "hostile.jsonl"
+        path.write_text(_line(action=action), encoding="utf-8")
+        result = run_report(path, *args)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def test_c1_and_bidi_controls_are_escaped_in_the_table(
+        self, tmp_path: Path
+    ) -> None:
+        output = self._report(tmp_path, "a\u009b2Jb\u202ec")
+
+        assert "\u009b" not in output
+        assert "\u202e" not in output
+        assert "a\\x9b2Jb\\u202ec" in output
+
+    def test_markdown_escapes_html(self, tmp_path: Path) -> None:
+        output = self._report(
+            tmp_path, "<script>alert(1)</script>", "--format", "markdown"
+        )
+
+        assert "<script>" not in output
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in output
+
+    def test_csv_formula_cells_are_quoted(self, tmp_path: Path) -> None:
+        output = self._report(tmp_path, "=cmd|'/c calc'!A1", "--format", "csv")
+
+        (row,) = list(csv.DictReader(io.StringIO(output)))
+        assert row["action"] == "'=cmd|'/c calc'!A1"
+
+
+class TestReader:
+    def test_vanished_file_raises_unreadable(self, tmp_path: Path) -> None:
+        with pytest.raises(UnreadableInputError, match=r"gone\.jsonl"):
+            read_files([tmp_path / "gone.jsonl"])
+
+    def test_huge_line_without_newline_is_too_long(self, tmp_path: Path) -> None:
+        path = tmp_path / "huge.jsonl"
+        path.write_bytes(_line().encode() + b"x" * 20_000_000)
+
+        events, stats = read_files([path])
+
+        assert events.height == 1
+        assert stats.files[0].skipped["line_too_long"].count == 1
+
+    def test_zero_padding_after_gzip_is_accepted(self, tmp_path: Path) -> None:
+        path = tmp_path / "padded.jsonl.gz"
+        path.write_bytes(gzip.compress(_line().encode()) + b"\x00" * 512)
+
+        events, stats = read_files([path])
+
+        assert events.height == 1
+        assert stats.files[0].error is None
+
+    @pytest.mark.parametrize(
+        "timestamp",
+        [
+            "2026-12-01T00:00:00+99:99",
+            "\uff12\uff10\uff12\uff16-12-01T00:00:00Z",
+            "2026-12-01T00:00:00+24:00",
+        ],
+    )
+    def test_invalid_offsets_and_digits_are_rejected(self, timestamp: str) -> None:
+        result = parse_line(_line(timestamp=timestamp).encode())
+
+        assert isinstance(result, Malformed)
+        assert result.code == "invalid_timestamp"
+
+    def test_leap_second_is_the_last_microsecond_of_the_minute(self) -> None:
+        leap = parse_line(_line(timestamp="2016-12-31T23:59:60Z").encode())
+        before = parse_line(_line(timestamp="2016-12-31T23:59:59.999999Z").encode())
+
+        assert isinstance(leap, TimingEvent)
+        assert isinstance(before, TimingEvent)
+        assert leap.timestamp_us == before.timestamp_us
