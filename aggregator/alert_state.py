@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from aggregator.conditions import Condition
 from aggregator.errors import AggregatorError
 from aggregator.notifications import (
     FIRING,
@@ -30,7 +31,6 @@ from aggregator.notifications import (
     build_notification,
     resolved_notification,
 )
-from aggregator.rules import Condition
 from aggregator.timerange import format_instant, parse_instant
 
 STATE_VERSION = 1

@@ -24,10 +24,11 @@ from aggregator.alert_state import (
     save_state,
     state_lock,
 )
+from aggregator.conditions import Condition
 from aggregator.files import find_log_files
 from aggregator.loading import ReadStats, read_files
 from aggregator.notifications import Notification
-from aggregator.rules import Condition, Evaluator
+from aggregator.rules import Evaluator
 from aggregator.sinks import DeliveryFailure, Sinks
 from aggregator.slo_config import SloConfig
 from aggregator.timerange import format_instant

@@ -40,6 +40,7 @@ from aggregator.slo_config import (
     RatioObjective,
     SinkConfig,
     SloConfig,
+    StaleRule,
     SustainedRule,
 )
 from aggregator.timerange import parse_duration
@@ -58,6 +59,7 @@ _TOP_KEYS = {
     "ack",
     "tenants",
     "sustained",
+    "stale",
     "burn_rate",
     "sinks",
 }
@@ -131,6 +133,7 @@ class _Parser:
             ack=self.ratio("ack", data, defaults.ack),
             tenant_min_events=self.tenants(data.get("tenants", {})),
             sustained=self.sustained(data.get("sustained", {})),
+            stale=self.stale(data.get("stale", {})),
             burn_rate=self.burn_rates(data.get("burn_rate")),
             sinks=self.sinks(data.get("sinks")),
         )
@@ -296,6 +299,33 @@ class _Parser:
             severity=self.severity("sustained.severity", table, default.severity),
         )
 
+    def stale(self, table: object) -> StaleRule:
+        allowed = {"enabled", "match", "factor", "min_lines", "severity"}
+        self.check_keys("[stale]", table, allowed)
+        assert isinstance(table, dict)
+        default = StaleRule()
+        factor = table.get("factor", default.factor)
+        if (
+            isinstance(factor, bool)
+            or not isinstance(factor, (int, float))
+            or factor <= 1
+        ):
+            raise self.fail("stale.factor", f"must be a number above 1, not {factor!r}")
+        return StaleRule(
+            is_enabled=self.flag("enabled", table, default.is_enabled),
+            match=self.strings("match", table, default.match),
+            factor=float(factor),
+            min_lines=self.min_lines(table, default.min_lines),
+            severity=self.severity("stale.severity", table, default.severity),
+        )
+
+    def min_lines(self, table: dict[str, Any], default: int) -> int:
+        value = self.count("min_lines", table, default)
+        if value < 2:
+            msg = f"must be at least 2 (two lines give one interval), not {value}"
+            raise self.fail("stale.min_lines", msg)
+        return value
+
     def severity(self, key: str, table: dict[str, Any], default: str) -> str:
         value = table.get("severity", default)
         if value not in SEVERITIES:
@@ -425,6 +455,13 @@ def config_to_data(config: SloConfig) -> dict[str, Any]:
             "window": _format_duration(config.sustained.window),
             "duration": _format_duration(config.sustained.duration),
             "severity": config.sustained.severity,
+        },
+        "stale": {
+            "enabled": config.stale.is_enabled,
+            "match": list(config.stale.match),
+            "factor": config.stale.factor,
+            "min_lines": config.stale.min_lines,
+            "severity": config.stale.severity,
         },
         "burn_rate": [
             {

@@ -8,11 +8,17 @@ objective, the window, the event count and the time range.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from aggregator.rules import NO_DATA_RULE, SUSTAINED_RULE, Condition, window_name
+from aggregator.conditions import (
+    NO_DATA_RULE,
+    SUSTAINED_RULE,
+    Condition,
+    window_name,
+)
 from aggregator.sli import ACK, AVAILABILITY
+from aggregator.staleness import STALE_RULE
 from aggregator.timerange import format_instant
 
 FIRING = "firing"
@@ -71,6 +77,8 @@ def summarise_condition(condition: Condition, p95_ms: float | None) -> str:
     """Describe a holding condition in one line."""
     if condition.rule == NO_DATA_RULE:
         return _no_data_summary(condition)
+    if condition.rule == STALE_RULE:
+        return _stale_summary(condition)
 
     series = describe_series(condition)
     objective = _objective_text(condition)
@@ -118,6 +126,22 @@ def _window_text(condition: Condition, window: Any) -> str:
         f"{window.name}: {burn}{window.bad:,}/{window.events:,} events bad, "
         f"{format_instant(window.start)} .. {format_instant(window.end)}"
     )
+
+
+def _stale_summary(condition: Condition) -> str:
+    assert condition.newest_event is not None
+    assert condition.expected_interval is not None
+    age = condition.instant - condition.newest_event
+    return (
+        f"{condition.rule}: {condition.action} wrote no line for "
+        f"{_minutes(age)} (expected every {_minutes(condition.expected_interval)}, "
+        f"newest {format_instant(condition.newest_event)}): has the loop stopped?"
+    )
+
+
+def _minutes(length: timedelta) -> str:
+    minutes = length.total_seconds() / 60
+    return f"{minutes:.0f} min" if minutes >= 1 else f"{length.total_seconds():.0f} s"
 
 
 def _no_data_summary(condition: Condition) -> str:
@@ -174,16 +198,21 @@ def resolved_notification(previous: Notification, at: datetime) -> Notification:
             "status": RESOLVED,
             "at": format_instant(at),
             "windows": previous.windows,
-            "summary": f"{previous.rule}: "
-            f"{_resolved_series(previous)} is back within its objective "
+            "summary": f"{previous.rule}: {_resolved_text(previous)} "
             f"(firing since {previous.since})",
         }
     )
 
 
-def _resolved_series(previous: Notification) -> str:
+def _resolved_text(previous: Notification) -> str:
     if previous.rule == NO_DATA_RULE:
-        return "timing data"
+        return "timing lines are arriving again"
+    if previous.rule == STALE_RULE:
+        return f"{previous.action} is writing lines again"
+    return f"{_resolved_series(previous)} is back within its objective"
+
+
+def _resolved_series(previous: Notification) -> str:
     name = previous.action or "all actions"
     if previous.route:
         name += f" {previous.route}"

@@ -14,6 +14,9 @@ from pathlib import Path
 
 SEVERITIES = ("page", "ticket", "no-data")
 
+# How far back `check` reads to find a periodic action's recent lines.
+STALE_LOOKBACK = timedelta(hours=6)
+
 SINK_TYPES = ("stdout", "jsonl", "webhook", "discord")
 
 OUTCOMES = ("success", "failure")
@@ -78,6 +81,17 @@ class SustainedRule:
 
 
 @dataclass(frozen=True, slots=True)
+class StaleRule:
+    """Fire when a periodic action's newest line is `factor` intervals old."""
+
+    is_enabled: bool = True
+    match: tuple[str, ...] = ("bot.task.*",)
+    factor: float = 2.0
+    min_lines: int = 3
+    severity: str = "ticket"
+
+
+@dataclass(frozen=True, slots=True)
 class SinkConfig:
     """Where alerts go; URLs come from the environment variable `url_env`."""
 
@@ -116,6 +130,7 @@ class SloConfig:
     ack: RatioObjective = RatioObjective(True, Fraction(95, 100), 20, 2500.0)
     tenant_min_events: int | None = None
     sustained: SustainedRule = field(default_factory=SustainedRule)
+    stale: StaleRule = field(default_factory=StaleRule)
     burn_rate: tuple[BurnRateRule, ...] = DEFAULT_BURN_RATE_RULES
     sinks: tuple[SinkConfig, ...] = (SinkConfig("stdout", "stdout"),)
 
@@ -137,6 +152,9 @@ class SloConfig:
         windows = [rule.long_window for rule in self.burn_rate]
         windows.append(self.sustained.window + self.sustained.duration)
         windows.append(self.no_data_after)
+        # NOTE: a periodic action slower than this look-back (a daily job)
+        # cannot be judged stale: its earlier lines are not read.
+        windows.append(STALE_LOOKBACK)
         return max(windows)
 
 

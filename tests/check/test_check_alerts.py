@@ -457,3 +457,39 @@ class TestModes:
         assert sustained[1].startswith("2026-12-04T10:39:00Z [RESOLVED]")
         assert len(sustained) == 2
         assert not (tmp_path / "state.json").exists()
+
+
+class TestStaleLoop:
+    def _loop_lines(self, traffic: TrafficLog, last: datetime) -> None:
+        """A one-minute loop whose iterations end at `last`, 30 minutes long."""
+        traffic.add(
+            last - timedelta(minutes=30),
+            last,
+            per_minute=1,
+            duration_ms=12.0,
+            action="bot.task.refresh_cache",
+        )
+        traffic.add(NOW - timedelta(hours=1), NOW, per_minute=30, duration_ms=FAST_MS)
+
+    def test_loop_that_stopped_is_reported(
+        self, tmp_path: Path, traffic: TrafficLog
+    ) -> None:
+        self._loop_lines(traffic, NOW - timedelta(minutes=4))
+
+        result = run_check(
+            "--config", _config(tmp_path, traffic.folder), "--now", _at(NOW)
+        )
+
+        assert result.returncode == 1
+        (line,) = result.stdout.splitlines()
+        assert line.startswith("[FIRING] ticket: stale-action: bot.task.refresh_cache")
+        assert "wrote no line for 4 min (expected every 1 min" in line
+
+    def test_loop_that_runs_is_quiet(self, tmp_path: Path, traffic: TrafficLog) -> None:
+        self._loop_lines(traffic, NOW - timedelta(minutes=1))
+
+        result = run_check(
+            "--config", _config(tmp_path, traffic.folder), "--now", _at(NOW)
+        )
+
+        assert result.returncode == 0, result.stdout
