@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import orjson
 import polars as pl
 
-FORMATS = ("table", "json", "csv", "markdown")
+FORMATS = ("table", "json", "csv", "markdown", "html")
 
 _NUMBER_COLUMNS = {"count", "failures"}
 

@@ -10,7 +10,10 @@ from pathlib import Path
 
 import click
 import polars as pl
+from click.core import ParameterSource
 
+from aggregator.dashboard import dashboard_page, report_config, write_page
+from aggregator.dashboard_data import DashboardOptions
 from aggregator.errors import InputError, NoEventsError
 from aggregator.loading import ProgressCallback, ReadStats, read_events
 from aggregator.quantiles import QuantileMethod
@@ -21,6 +24,10 @@ from cli.notes import describe_reading, read_notes
 from cli.options import GroupKeys, Instant, Objective
 
 DEFAULT_OBJECTIVE_MS = 500.0
+
+HTML_NEEDS_OUTPUT = (
+    "--format html writes a page of about 5 MB: give -o FILE, such as -o slo.html"
+)
 
 
 @click.command()
@@ -39,7 +46,8 @@ DEFAULT_OBJECTIVE_MS = 500.0
     type=click.Choice(FORMATS),
     default="table",
     show_default=True,
-    help="Output format. json is an array of row objects.",
+    help="Output format. json is an array of row objects; html is the "
+    "dashboard page (needs -o) with objectives from slo.toml if present.",
 )
 @click.option(
     "--objective",
@@ -115,11 +123,18 @@ def report(
         by, check_outcome(outcome), QuantileMethod(quantile_method)
     )
 
+    if output_format == "html" and output is None:
+        raise click.UsageError(HTML_NEEDS_OUTPUT)
+
     events, stats = read_events(paths, on_file=_progress_printer())
     for note in read_notes(stats):
         click.echo(f"datadrop-slo: {note}", err=True)
 
     events = _select(events, stats, time_range, options.outcome)
+    if output is not None and output_format == "html":
+        _write_dashboard(events, stats, time_range, options, output)
+        return
+
     summary = summarise(events, options)
     header = _header(events, stats, time_range, objective, options)
     if output_format in ("json", "csv"):
@@ -127,6 +142,23 @@ def report(
 
     view = ReportView(header, by, objective)
     _write(render(summary, view, output_format), output)
+
+
+def _write_dashboard(
+    events: pl.DataFrame,
+    stats: ReadStats,
+    time_range: TimeRange,
+    options: SummaryOptions,
+    output: str,
+) -> None:
+    """Write the HTML dashboard; its objectives come from `slo.toml` if present."""
+    context = click.get_current_context()
+    is_default = context.get_parameter_source("objective") is ParameterSource.DEFAULT
+    config = report_config(None if is_default else context.params["objective"])
+    dashboard = DashboardOptions(outcome=options.outcome, method=options.method)
+    page = dashboard_page(events, stats, config, dashboard, time_range)
+    write_page(page, Path(output))
+    click.echo(f"datadrop-slo: wrote {output} ({events.height:,} events)", err=True)
 
 
 def _select(

@@ -1,0 +1,189 @@
+"""The dashboard page as HTML text: self-contained, escaped, and complete."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import plotly.graph_objects as go
+import pytest
+from dashboard_support import (
+    HOSTILE_ACTION,
+    HOSTILE_ERROR,
+    HOSTILE_TENANT,
+    START,
+    figure_specs,
+    parse_page,
+    steady_traffic,
+    timing_line,
+    write_lines,
+)
+from helpers import REPO_ROOT
+
+from aggregator.dashboard import CONTENT_SECURITY_POLICY, build_dashboard, write_page
+from aggregator.dashboard_data import DashboardOptions
+from aggregator.slo_config import SloConfig
+from aggregator.timerange import TimeRange
+
+SAMPLE_LOGS = REPO_ROOT / "sample_logs"
+
+
+def render(path: Path, time_range: TimeRange | None = None) -> str:
+    return build_dashboard(
+        [path], SloConfig(), DashboardOptions(), time_range or TimeRange()
+    )
+
+
+@pytest.fixture
+def hostile_page(tmp_path: Path) -> str:
+    lines = [
+        timing_line(
+            HOSTILE_ACTION,
+            900.0,
+            START + timedelta(seconds=index),
+            tenant=HOSTILE_TENANT,
+            error_type=HOSTILE_ERROR,
+            outcome="failure" if index % 5 == 0 else "success",
+        )
+        for index in range(1, 41)
+    ]
+    return render(write_lines(tmp_path / "hostile.jsonl", lines))
+
+
+class TestHostileStrings:
+    def test_script_elements_only_ours(self, hostile_page: str) -> None:
+        """An action holding `</script>` adds no script element to the page."""
+        tags = parse_page(hostile_page).tags
+        scripts = [attrs for tag, attrs in tags if tag == "script"]
+        assert len(scripts) == 3
+        assert scripts[0] == {"type": "application/json", "id": "slo-figures"}
+
+    def test_no_injected_elements(self, hostile_page: str) -> None:
+        """A tenant that tries to open an `<img>` tag stays text."""
+        tags = [tag for tag, _ in parse_page(hostile_page).tags]
+        assert "img" not in tags
+        assert "b" not in tags
+
+    def test_table_shows_raw_text(self, hostile_page: str) -> None:
+        """The table cells show the action and tenant exactly as logged."""
+        cells = parse_page(hostile_page).cells
+        assert HOSTILE_ACTION in cells
+        assert HOSTILE_TENANT in cells
+
+    def test_heading_shows_raw_text(self, hostile_page: str) -> None:
+        headings = parse_page(hostile_page).headings
+        assert any(heading.startswith(HOSTILE_ACTION) for heading in headings)
+
+    def test_embedded_json_has_no_markup(self, hostile_page: str) -> None:
+        """No `<` or `>` inside the JSON, so nothing can end its element."""
+        match = re.search(r'id="slo-figures">(.*?)</script>', hostile_page, re.S)
+        assert match is not None
+        assert "<" not in match.group(1)
+        assert ">" not in match.group(1)
+
+    def test_plotly_labels_are_entities(self, hostile_page: str) -> None:
+        """plotly.js reads labels as HTML, so they carry entities, not tags."""
+        specs = figure_specs(hostile_page)
+        names = [trace["name"] for trace in specs["failure-rate"]["data"]]
+        assert names == ["&lt;/script&gt;&lt;script&gt;window.__pwned=1&lt;/script&gt;"]
+        assert specs["budget"]["data"][0]["y"] == names
+
+
+class TestSelfContained:
+    def test_no_external_references(self) -> None:
+        """No element loads a file, style or script from elsewhere."""
+        page = render(SAMPLE_LOGS)
+        for tag, attrs in parse_page(page).tags:
+            assert "src" not in attrs, tag
+            assert tag not in ("link", "iframe", "img", "object", "embed")
+
+    def test_policy_forbids_network(self) -> None:
+        page = render(SAMPLE_LOGS)
+        metas = [attrs for tag, attrs in parse_page(page).tags if tag == "meta"]
+        policies = [
+            meta
+            for meta in metas
+            if meta.get("http-equiv") == "Content-Security-Policy"
+        ]
+        assert policies[0]["content"] == CONTENT_SECURITY_POLICY
+        assert "default-src 'none'" in CONTENT_SECURITY_POLICY
+        assert "connect-src" not in CONTENT_SECURITY_POLICY
+
+    def test_plotly_embedded(self) -> None:
+        page = render(SAMPLE_LOGS)
+        assert "plotly.js v" in page
+        assert len(page.encode()) > 4_000_000
+
+
+class TestFigures:
+    def test_every_figure_valid_for_plotly(self) -> None:
+        """plotly's own validators accept every figure spec."""
+        specs = figure_specs(render(SAMPLE_LOGS))
+        for key, spec in specs.items():
+            go.Figure(spec)  # raises ValueError on an unknown property
+            assert spec["data"], key
+
+    def test_one_latency_chart_per_action(self) -> None:
+        specs = figure_specs(render(SAMPLE_LOGS))
+        latency = [key for key in specs if key.startswith("latency-")]
+        assert len(latency) == 10
+        assert {"budget", "burn-down", "failure-rate"} <= set(specs)
+
+    def test_objective_line_drawn(self) -> None:
+        specs = figure_specs(render(SAMPLE_LOGS))
+        objective = specs["latency-0"]["data"][1]
+        assert objective["name"] == "objective 500 ms"
+        assert objective["y"] == [500.0, 500.0]
+
+    def test_breached_windows_marked(self) -> None:
+        """The sample's slow verification.submit windows carry red crosses."""
+        page = render(SAMPLE_LOGS)
+        specs = figure_specs(page)
+        panels = [h for h in parse_page(page).headings]
+        index = next(
+            i for i, h in enumerate(panels) if h.startswith("verification.submit")
+        )
+        marks = specs[f"latency-{index}"]["data"][2]
+        assert marks["name"] == "breached window"
+        assert len(marks["x"]) == 2
+        assert all(value > 500 for value in marks["y"])
+
+
+class TestEdgeRanges:
+    def test_empty_range_says_so(self, tmp_path: Path) -> None:
+        """A range with no events renders a page with a notice and no charts."""
+        path = write_lines(tmp_path / "a.jsonl", steady_traffic(["config.get"]))
+        empty = TimeRange(START + timedelta(days=2), START + timedelta(days=3))
+        page = render(path, empty)
+        assert 'id="no-events"' in page
+        assert figure_specs(page) == {}
+        assert "data-figure=" not in page
+
+    def test_single_event_page(self, tmp_path: Path) -> None:
+        """One event gives one action, judged as too few events."""
+        path = write_lines(tmp_path / "a.jsonl", [timing_line("api.auth", 12.5, START)])
+        page = render(path)
+        specs = figure_specs(page)
+        assert [k for k in specs if k.startswith("latency-")] == ["latency-0"]
+        assert specs["latency-0"]["data"][0]["y"] == [12.5]
+        assert '<tr data-status="few events">' in page
+
+
+class TestWritePage:
+    def test_replaces_atomically(self, tmp_path: Path) -> None:
+        """The target is replaced whole, and no temporary file is left."""
+        target = tmp_path / "slo.html"
+        target.write_text("old", encoding="utf-8")
+        write_page("new page", target)
+        assert target.read_text(encoding="utf-8") == "new page"
+        assert [p.name for p in tmp_path.iterdir()] == ["slo.html"]
+
+    def test_failure_keeps_old_page(self, tmp_path: Path) -> None:
+        """A page that cannot be encoded leaves the old file untouched."""
+        target = tmp_path / "slo.html"
+        target.write_text("old", encoding="utf-8")
+        with pytest.raises(UnicodeEncodeError):
+            write_page("\ud800", target)
+        assert target.read_text(encoding="utf-8") == "old"
+        assert [p.name for p in tmp_path.iterdir()] == ["slo.html"]

@@ -1,0 +1,108 @@
+"""`datadrop-slo report --format html`, run as the installed entry point."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+from dashboard_support import START, figure_specs, steady_traffic, write_lines
+from helpers import REPO_ROOT
+
+ENTRY_POINT = Path(sys.executable).parent / "datadrop-slo"
+
+SAMPLE_LOGS = REPO_ROOT / "sample_logs"
+
+
+def run_report(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    assert ENTRY_POINT.exists(), f"install the project first: {ENTRY_POINT} is missing"
+    return subprocess.run(
+        [str(ENTRY_POINT), "report", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=cwd,
+    )
+
+
+class TestReportHtml:
+    def test_writes_page(self, tmp_path: Path) -> None:
+        """The sample logs give a page with one latency chart per action."""
+        target = tmp_path / "slo.html"
+        result = run_report("--format", "html", "-o", target, SAMPLE_LOGS, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert f"wrote {target}" in result.stderr
+        assert result.stdout == ""
+        specs = figure_specs(target.read_text(encoding="utf-8"))
+        assert len([key for key in specs if key.startswith("latency-")]) == 10
+
+    def test_page_mode_follows_umask(self, tmp_path: Path) -> None:
+        target = tmp_path / "slo.html"
+        result = run_report("--format", "html", "-o", target, SAMPLE_LOGS, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        expected = 0o666 & ~_umask()
+        assert target.stat().st_mode & 0o777 == expected
+
+    def test_needs_output_file(self, tmp_path: Path) -> None:
+        """Without -o the command stops before reading, with the fix named."""
+        result = run_report("--format", "html", SAMPLE_LOGS, cwd=tmp_path)
+        assert result.returncode == 2
+        assert "give -o FILE" in result.stderr
+        assert result.stdout == ""
+
+    def test_empty_range_exits_2(self, tmp_path: Path) -> None:
+        """No events in the range: exit 2 as for every format, no file."""
+        target = tmp_path / "slo.html"
+        result = run_report(
+            "--format", "html", "-o", target, "--since", "2001-01-01T00:00:00Z",
+            "--until", "2001-01-02T00:00:00Z", SAMPLE_LOGS, cwd=tmp_path,
+        )  # fmt: skip
+        assert result.returncode == 2
+        assert "no timing events in" in result.stderr
+        assert not target.exists()
+
+    def test_slo_toml_objectives(self, tmp_path: Path) -> None:
+        """An override in slo.toml in the working folder sets the objective."""
+        (tmp_path / "slo.toml").write_text(
+            '[[latency.overrides]]\nmatch = "config.*"\nthreshold = "50ms"\n',
+            encoding="utf-8",
+        )
+        logs = write_lines(tmp_path / "a.jsonl", steady_traffic(["config.get"]))
+        target = tmp_path / "slo.html"
+        result = run_report("--format", "html", "-o", target, logs, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        page = target.read_text(encoding="utf-8")
+        assert figure_specs(page)["latency-0"]["data"][1]["y"][0] == 50.0
+        assert '<tr data-status="breached">' in page
+
+    def test_explicit_objective_wins(self, tmp_path: Path) -> None:
+        logs = write_lines(tmp_path / "a.jsonl", steady_traffic(["config.get"]))
+        target = tmp_path / "slo.html"
+        result = run_report(
+            "--format", "html", "-o", target, "--objective", "80ms", logs,
+            cwd=tmp_path,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        specs = figure_specs(target.read_text(encoding="utf-8"))
+        assert specs["latency-0"]["data"][1]["name"] == "objective 80 ms"
+
+    def test_since_limits_range(self, tmp_path: Path) -> None:
+        lines = steady_traffic(["config.get"], minutes=120)
+        logs = write_lines(tmp_path / "a.jsonl", lines)
+        target = tmp_path / "slo.html"
+        since = (START + timedelta(minutes=60)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        result = run_report(
+            "--format", "html", "-o", target, "--since", since, logs, cwd=tmp_path
+        )
+        assert result.returncode == 0, result.stderr
+        assert "wrote" in result.stderr
+        assert "(120 events)" in result.stderr
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
