@@ -1,7 +1,10 @@
 """The `datadrop-slo` command and the one place that maps errors to exit codes.
 
-Exit codes: 0 done; 2 a usage error, a missing or unreadable input, or no
-timing events to report on. Every error message names the value and the fix.
+Every command exits with 2 for a usage or config error, a missing input, or
+(for `report`) no timing events. `check` adds 1 (a breach), 3 (an alert not
+delivered) and 4 (logs not readable); `ship` adds 1 (lines rejected or a
+source unreadable) and 4 (another shipper holds the lock). Every error
+message names the value and the fix.
 """
 
 from __future__ import annotations
