@@ -14,8 +14,8 @@ import csv
 import html
 import io
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import orjson
 import polars as pl
@@ -58,6 +58,7 @@ class ReportView:
     header: str
     group_keys: tuple[str, ...]
     objective_ms: float
+    action_objectives_ms: Mapping[str, float] = field(default_factory=dict)
 
 
 def render(summary: pl.DataFrame, view: ReportView, output_format: str) -> str:
@@ -109,13 +110,20 @@ def _display_rows(
     columns = [name for name in summary.columns if name != "failure_rate"]
     headings = [_heading(name) for name in columns]
     headings.insert(len(view.group_keys) + 2, "fail %")
-    headings.append(f"p95 vs {view.objective_ms:g} ms")
+    per_action = view.action_objectives_ms
+    if per_action:
+        headings += ["objective ms", "p95 vs objective"]
+    else:
+        headings.append(f"p95 vs {view.objective_ms:g} ms")
 
     rows = []
     for record in summary.iter_rows(named=True):
         cells = [_cell(name, record[name], view.group_keys) for name in columns]
         cells.insert(len(view.group_keys) + 2, _percent(record["failure_rate"]))
-        cells.append(_status(record["p95_ms"], view.objective_ms))
+        objective_ms = per_action.get(record.get("action", ""), view.objective_ms)
+        if per_action:
+            cells.append(_format_ms(objective_ms))
+        cells.append(_status(record["p95_ms"], objective_ms))
         rows.append(cells)
     return headings, rows
 

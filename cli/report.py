@@ -6,6 +6,7 @@ import os
 import sys
 import tempfile
 from datetime import UTC, datetime
+from fractions import Fraction
 from pathlib import Path
 
 import click
@@ -17,6 +18,7 @@ from aggregator.dashboard_data import DashboardOptions
 from aggregator.errors import InputError, NoEventsError
 from aggregator.loading import ProgressCallback, ReadStats, read_events
 from aggregator.quantiles import QuantileMethod
+from aggregator.slo_config import SloConfig
 from aggregator.summary import SummaryOptions, check_outcome, summarise
 from aggregator.timerange import TimeRange, build_range, format_instant
 from cli.formats import FORMATS, ReportView, render
@@ -135,13 +137,35 @@ def report(
         _write_dashboard(events, stats, time_range, options, output)
         return
 
+    config = _objectives_config()
     summary = summarise(events, options)
-    header = _header(events, stats, time_range, objective, options)
+    header = _header(events, stats, time_range, config, options)
     if output_format in ("json", "csv"):
         click.echo(f"datadrop-slo: {header}", err=True)
 
-    view = ReportView(header, by, objective)
+    objectives = _action_objectives(events, config) if "action" in by else {}
+    view = ReportView(header, by, config.latency.threshold_ms, objectives)
     _write(render(summary, view, output_format), output)
+
+
+def _objectives_config() -> SloConfig:
+    """Return `slo.toml`'s objectives, with an explicit --objective applied."""
+    context = click.get_current_context()
+    is_default = context.get_parameter_source("objective") is ParameterSource.DEFAULT
+    return report_config(None if is_default else context.params["objective"])
+
+
+def _action_objectives(events: pl.DataFrame, config: SloConfig) -> dict[str, float]:
+    """Map each action to its latency threshold, when any differs from the default."""
+    pairs = events.select("action", "action_type").unique().iter_rows()
+    objectives = {
+        action: config.latency.for_action(action, action_type)[0]
+        for action, action_type in pairs
+    }
+    default = config.latency.threshold_ms
+    if all(threshold == default for threshold in objectives.values()):
+        return {}
+    return objectives
 
 
 def _write_dashboard(
@@ -152,9 +176,7 @@ def _write_dashboard(
     output: str,
 ) -> None:
     """Write the HTML dashboard; its objectives come from `slo.toml` if present."""
-    context = click.get_current_context()
-    is_default = context.get_parameter_source("objective") is ParameterSource.DEFAULT
-    config = report_config(None if is_default else context.params["objective"])
+    config = _objectives_config()
     dashboard = DashboardOptions(outcome=options.outcome, method=options.method)
     page = dashboard_page(events, stats, config, dashboard, time_range)
     write_page(page, Path(output))
@@ -202,7 +224,7 @@ def _header(
     events: pl.DataFrame,
     stats: ReadStats,
     time_range: TimeRange,
-    objective_ms: float,
+    config: SloConfig,
     options: SummaryOptions,
 ) -> str:
     first = time_range.since or events["timestamp"].min()
@@ -212,9 +234,23 @@ def _header(
     return (
         f"{format_instant(first)} .. {format_instant(last)}: "  # type: ignore[arg-type]
         f"{_events(events.height)}{outcome} from {files} "
-        f"{'file' if files == 1 else 'files'}; objective p95 <= "
-        f"{objective_ms:g} ms; percentiles {options.method.value}"
+        f"{'file' if files == 1 else 'files'}; {_objective_text(config)}; "
+        f"percentiles {options.method.value}"
     )
+
+
+def _objective_text(config: SloConfig) -> str:
+    latency = config.latency
+    text = f"objective p95 <= {latency.threshold_ms:g} ms"
+    if latency.target != Fraction(95, 100):
+        text = (
+            f"objective {float(latency.target) * 100:g}% <= {latency.threshold_ms:g} ms"
+        )
+    if config.source is not None:
+        text += f" from {config.source}"
+        if latency.overrides:
+            text += " (some actions differ)"
+    return text
 
 
 def _progress_printer() -> ProgressCallback | None:

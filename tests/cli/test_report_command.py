@@ -20,7 +20,9 @@ SAMPLE_LOGS = REPO_ROOT / "sample_logs"
 ENTRY_POINT = Path(sys.executable).parent / "datadrop-slo"
 
 
-def run_report(*args: str | Path) -> subprocess.CompletedProcess[str]:
+def run_report(
+    *args: str | Path, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     assert ENTRY_POINT.exists(), f"install the project first: {ENTRY_POINT} is missing"
     return subprocess.run(
         [str(ENTRY_POINT), "report", *map(str, args)],
@@ -28,6 +30,7 @@ def run_report(*args: str | Path) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=120,
         check=False,
+        cwd=cwd,
     )
 
 

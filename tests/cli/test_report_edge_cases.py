@@ -176,3 +176,34 @@ class TestReader:
         assert isinstance(leap, TimingEvent)
         assert isinstance(before, TimingEvent)
         assert leap.timestamp_us == before.timestamp_us
+
+
+class TestObjectivesFromConfig:
+    def test_slo_toml_sets_per_action_objectives(self, tmp_path: Path) -> None:
+        (tmp_path / "slo.toml").write_text(
+            '[[latency.overrides]]\nmatch = "reset.*"\nthreshold = "2s"\n'
+        )
+
+        result = run_report(SAMPLE_LOGS, cwd=tmp_path)
+
+        rows = {
+            line.split()[0]: line.split() for line in result.stdout.splitlines()[3:]
+        }
+        assert result.returncode == 0, result.stderr
+        assert rows["reset.execute"][-2:] == ["2,000.0", "ok"]
+        assert rows["verification.submit"][-2] == "500.0"
+        assert "(some actions differ)" in result.stdout.splitlines()[0]
+
+    def test_explicit_objective_replaces_the_default_only(self, tmp_path: Path) -> None:
+        (tmp_path / "slo.toml").write_text(
+            '[[latency.overrides]]\nmatch = "reset.*"\nthreshold = "2s"\n'
+        )
+
+        result = run_report(SAMPLE_LOGS, "--objective", "100ms", cwd=tmp_path)
+
+        rows = {
+            line.split()[0]: line.split() for line in result.stdout.splitlines()[3:]
+        }
+        assert rows["reset.execute"][-2] == "2,000.0"
+        assert rows["config.get"][-2:] == ["100.0", "ok"]
+        assert rows["api.request"][-1] == "ABOVE"
