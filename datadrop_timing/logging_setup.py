@@ -13,6 +13,7 @@ import structlog
 from datadrop_timing.clock import SYSTEM_CLOCK, Clock
 from datadrop_timing.errors import ConfigurationError
 from datadrop_timing.processors import EventFinisher
+from datadrop_timing.pseudonym import set_tenant_key
 from datadrop_timing.render import render_line
 from datadrop_timing.schema import ENTRYPOINTS
 from datadrop_timing.sink import LineSink
@@ -87,6 +88,7 @@ def configure(
     console: bool = False,
     route_stdlib: bool = True,
     clock: Clock = SYSTEM_CLOCK,
+    tenant_key: str | bytes | None = None,
 ) -> LineSink:
     """Set up structlog and stdlib logging to write one JSON object per line.
 
@@ -113,15 +115,19 @@ def configure(
             raising KeyError; see `rename_clashing_extras`.
         clock: where timestamps of non-timing lines come from; tests and
             generated workloads pass a `ManualClock`.
+        tenant_key: a secret of at least 16 bytes; when given (or set in
+            `DATADROP_SLO_TENANT_KEY`), tenants are written as keyed-hash
+            pseudonyms instead of guild ids. See `datadrop_timing.pseudonym`.
 
     Returns:
         The sink every line goes to; `sink.failures` counts failed writes.
 
     Raises:
         ConfigurationError: `entrypoint` or `level` is not one of the values
-            listed above.
+            listed above, or `tenant_key` is too short.
     """
     level_number = _level_number(level)
+    set_tenant_key(tenant_key)
     if entrypoint not in ENTRYPOINTS:
         msg = f"invalid entrypoint {entrypoint!r}: use one of {', '.join(ENTRYPOINTS)}"
         raise ConfigurationError(msg)

@@ -14,6 +14,7 @@ from typing import Any
 
 from datadrop_timing.clock import SYSTEM_CLOCK, Clock
 from datadrop_timing.context import normalise_tenant
+from datadrop_timing.pseudonym import pseudonymise
 from datadrop_timing.redaction import redact
 from datadrop_timing.schema import (
     EXTRA_PREFIX,
@@ -103,7 +104,7 @@ def finish_event(
             event["event"] = UNTIMED_TIMING_MESSAGE
 
     if "tenant" in event or event.get("event") == TIMING_EVENT:
-        event["tenant"] = normalise_tenant(event.get("tenant"))
+        event["tenant"] = pseudonymise(normalise_tenant(event.get("tenant")))
 
     if service is not None:
         event.setdefault("service", service)

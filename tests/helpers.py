@@ -17,6 +17,16 @@ CASES_DIR = REPO_ROOT / "tests" / "data" / "cases"
 
 CLOCK_START = datetime(2026, 12, 1, 7, 0, tzinfo=UTC)
 
+# Secret values that tests pass to the emit side. After the session, no file
+# any test wrote may contain one (see `pytest_sessionfinish` in conftest.py).
+PLANTED_SECRETS = (
+    "planted-secret-1",
+    "planted-bearer-value",
+    "planted-webhook-secret",
+    "mfa.planted-token-value",
+    "abcdefgh12345678",
+)
+
 
 def case_path(prefix: str) -> Path:
     """Return the log input of a failure case, such as `C14`."""
