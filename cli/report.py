@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
 
@@ -26,6 +26,11 @@ from cli.notes import describe_reading, read_notes
 from cli.options import GroupKeys, Instant, Objective
 
 DEFAULT_OBJECTIVE_MS = 500.0
+
+REPORT_FILE_MODE = 0o600
+
+# Events dated this far after the clock are from a skewed host: not used.
+FUTURE_TOLERANCE = timedelta(minutes=5)
 
 HTML_NEEDS_OUTPUT = (
     "--format html writes a page of about 5 MB: give -o FILE, such as -o slo.html"
@@ -132,6 +137,7 @@ def report(
     for note in read_notes(stats):
         click.echo(f"datadrop-slo: {note}", err=True)
 
+    events = _drop_future(events, now)
     events = _select(events, stats, time_range, options.outcome)
     if output is not None and output_format == "html":
         _write_dashboard(events, stats, time_range, options, output)
@@ -181,6 +187,26 @@ def _write_dashboard(
     page = dashboard_page(events, stats, config, dashboard, time_range)
     write_page(page, Path(output))
     click.echo(f"datadrop-slo: wrote {output} ({events.height:,} events)", err=True)
+
+
+def _drop_future(events: pl.DataFrame, now: datetime | None) -> pl.DataFrame:
+    """Drop events dated after the clock (plus tolerance), with a note.
+
+    With an explicit --now the range ends there anyway; later events are
+    ordinary history, not clock skew.
+    """
+    if now is not None or events.height == 0:
+        return events
+    limit = datetime.now(UTC) + FUTURE_TOLERANCE
+    future = events.filter(pl.col("timestamp") > limit)
+    if future.height:
+        click.echo(
+            f"datadrop-slo: {_events(future.height)} dated after "
+            f"{format_instant(limit)} (the clock + 5 min) were not used: a "
+            "writer's clock may be skewed",
+            err=True,
+        )
+    return events.filter(pl.col("timestamp") <= limit)
 
 
 def _select(
@@ -269,8 +295,7 @@ def _progress_printer() -> ProgressCallback | None:
 def _write(text: str, output: str | None) -> None:
     """Print the report, or write it to `output` without a half-written file.
 
-    A regular file is replaced atomically, keeping the permissions a new file
-    gets from the umask. Anything else (a symlink, a device such as
+    A regular file is replaced atomically. Anything else (a symlink, a device such as
     /dev/stdout, a FIFO) is written in place, so it is never replaced.
     """
     if output is None:
@@ -292,11 +317,15 @@ def _write(text: str, output: str | None) -> None:
 
 
 def _replace_file(target: Path, text: str) -> None:
+    """Replace `target` atomically; a new report gets mode 0600.
+
+    A report lists tenant ids, so a new file is not readable by other users;
+    an existing file keeps its mode.
+    """
+    mode = target.stat().st_mode & 0o777 if target.exists() else REPORT_FILE_MODE
     handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".report-")
     try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(handle, 0o666 & ~umask)
+        os.fchmod(handle, mode)
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(text)
         os.replace(temporary, target)

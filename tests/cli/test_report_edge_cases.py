@@ -66,14 +66,20 @@ class TestOutputFile:
         assert link.is_symlink()
         assert target.read_text().startswith("action,count,")
 
-    def test_new_file_gets_umask_permissions(self, tmp_path: Path) -> None:
-        target = tmp_path / "report.txt"
-        umask = os.umask(0o022)
-        os.umask(umask)
+    def test_new_file_is_private_and_old_file_keeps_its_mode(
+        self, tmp_path: Path
+    ) -> None:
+        new = tmp_path / "new.txt"
+        old = tmp_path / "old.txt"
+        old.write_text("x")
+        old.chmod(0o644)
 
-        run_report(SAMPLE_LOGS, "-o", target)
+        run_report(SAMPLE_LOGS, "-o", new)
+        run_report(SAMPLE_LOGS, "-o", old)
 
-        assert target.stat().st_mode & 0o777 == 0o666 & ~umask
+        assert new.stat().st_mode & 0o777 == 0o600
+        assert old.stat().st_mode & 0o777 == 0o644
+        assert old.read_text().startswith("2026-11-29")
 
     def test_missing_folder_exits_2_naming_it(self, tmp_path: Path) -> None:
         result = run_report(SAMPLE_LOGS, "-o", tmp_path / "nope" / "r.txt")
@@ -207,3 +213,14 @@ class TestObjectivesFromConfig:
         assert rows["reset.execute"][-2] == "2,000.0"
         assert rows["config.get"][-2:] == ["100.0", "ok"]
         assert rows["api.request"][-1] == "ABOVE"
+
+
+def test_future_events_are_reported_and_not_used(tmp_path: Path) -> None:
+    path = tmp_path / "skew.jsonl"
+    path.write_text(_line() + _line(timestamp="2999-01-01T00:00:00Z"))
+
+    result = run_report(path, "--format", "json")
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)[0]["count"] == 1
+    assert "1 event dated after" in result.stderr
