@@ -27,7 +27,8 @@ _CHUNK_BYTES = 1024 * 1024
 
 # The most of one line kept in memory: past the reader's limit, so that a
 # longer line is still classified as too long.
-_KEPT_BYTES = MAX_LINE_BYTES + 8
+KEPT_BYTES = MAX_LINE_BYTES + 8
+_KEPT_BYTES = KEPT_BYTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,11 +55,31 @@ class LineSource:
     error: FileReadError | None = field(default=None)
 
     def __iter__(self) -> Iterator[RawLine]:
+        yield from _split_lines(self.chunks())
+
+    def chunks(self) -> Iterator[bytes]:
+        """Yield the file's bytes, decompressed if it is gzip, in chunks."""
         with self.path.open("rb") as stream:
-            is_gzip = stream.read(2) == GZIP_MAGIC
+            is_gzip = looks_like_gzip(stream.read(4))
             stream.seek(0)
-            chunks = _gunzip(stream, self) if is_gzip else _chunks(stream)
-            yield from _split_lines(chunks)
+            if not is_gzip:
+                yield from _chunks(stream)
+                return
+
+            yielded = False
+            for data in _gunzip(stream, self):
+                yielded = True
+                yield data
+            if not yielded and self.error is not None:
+                # Plain text that merely starts like gzip: read it as text.
+                self.error = None
+                stream.seek(0)
+                yield from _chunks(stream)
+
+
+def looks_like_gzip(head: bytes) -> bool:
+    """Tell whether bytes start a gzip member: magic, deflate, no reserved flags."""
+    return head[:2] == GZIP_MAGIC and head[2:3] == b"\x08" and not head[3:4] >= b"\x20"
 
 
 def find_log_files(

@@ -25,7 +25,9 @@ from typing import Any, ParamSpec, TypeVar, cast
 from datadrop_timing.clock import SYSTEM_CLOCK, Clock
 from datadrop_timing.context import normalise_tenant
 from datadrop_timing.processors import END_TIMESTAMP_KEY
+from datadrop_timing.errors import ConfigurationError
 from datadrop_timing.schema import (
+    ENTRYPOINTS,
     EXTRA_PREFIX,
     RESERVED_KEYS,
     SCHEMA_VERSION,
@@ -189,6 +191,8 @@ class timed:  # noqa: N801 - used like a function: `with timed(...)`, `@timed(..
 
     Raises:
         InvalidActionError: `action` is not a valid action name.
+        TypeError: `action_type` is not a non-empty string.
+        ConfigurationError: `entrypoint` is not `bot`, `api` or `worker`.
 
     Each `with` block or decorated call gets its own `Span`, so one `timed`
     object may decorate a function that runs concurrently. As a context
@@ -210,6 +214,7 @@ class timed:  # noqa: N801 - used like a function: `with timed(...)`, `@timed(..
         **fields: Any,
     ) -> None:
         action = normalise_action(action) if normalise else validate_action(action)
+        _check_parameters(action_type, entrypoint)
         base = _safe_fields(fields)
         base["action"] = action
         base["action_type"] = action_type or action_type_of(action)
@@ -293,6 +298,17 @@ class timed:  # noqa: N801 - used like a function: `with timed(...)`, `@timed(..
             return result
 
         return wrapper
+
+
+def _check_parameters(action_type: object, entrypoint: object) -> None:
+    if action_type is not None and not (isinstance(action_type, str) and action_type):
+        msg = f"action_type {action_type!r} is invalid: use a non-empty string"
+        raise TypeError(msg)
+    if entrypoint is not None and entrypoint not in ENTRYPOINTS:
+        msg = (
+            f"entrypoint {entrypoint!r} is invalid: use one of {', '.join(ENTRYPOINTS)}"
+        )
+        raise ConfigurationError(msg)
 
 
 def _safe_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
