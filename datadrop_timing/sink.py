@@ -1,9 +1,12 @@
 """Where finished lines go: a file opened for appending, or a binary stream.
 
-Each line is written with one `write` call, and a file is opened with
-`O_APPEND`, so lines of up to 4 KiB from several processes sharing one file
-never interleave. A write that fails is counted, reported once on stderr, and
-never raised into the code that logged.
+Each line is written with one `write` call to a file opened with `O_APPEND`.
+Several processes may share one file only through such writes of whole lines
+of at most `SHARED_LINE_BYTES` (4 KiB, PIPE_BUF), the size POSIX guarantees
+not to interleave for pipes. A longer line (a long traceback) goes to a file of
+this process alone, `<name>.<pid>.jsonl` beside the shared one, which readers
+and the shipper pick up like any log file. A write that fails is counted,
+reported once on stderr, and never raised into the code that logged.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from typing import BinaryIO
 
 FILE_MODE = 0o640
 
+SHARED_LINE_BYTES = 4096
+
 
 class LineSink:
     """Append whole lines to a file or a binary stream, counting failures."""
@@ -23,6 +28,8 @@ class LineSink:
     def __init__(self, target: str | os.PathLike[str] | BinaryIO | None = None) -> None:
         self._lock = threading.Lock()
         self._fd: int | None = None
+        self._path: Path | None = None
+        self._own_fd: int | None = None
         self._stream: BinaryIO | None = None
         self.failures = 0
         self.name = "<stdout>"
@@ -32,8 +39,8 @@ class LineSink:
         elif isinstance(target, (str, os.PathLike)):
             path = Path(target)
             path.parent.mkdir(parents=True, exist_ok=True)
-            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
-            self._fd = os.open(path, flags, FILE_MODE)
+            self._fd = _open_append(path)
+            self._path = path
             self.name = str(path)
         else:
             self._stream = target
@@ -43,7 +50,9 @@ class LineSink:
         """Write `line` and a newline in one call; never raises."""
         data = line + b"\n"
         try:
-            if self._fd is not None:
+            if self._fd is not None and len(data) > SHARED_LINE_BYTES:
+                self._write_own_file(data)
+            elif self._fd is not None:
                 self._write_fd(data)
             else:
                 self._write_stream(data)
@@ -51,20 +60,34 @@ class LineSink:
             self._record_failure(error)
 
     def close(self) -> None:
-        """Close the file this sink opened; streams stay open."""
+        """Close the files this sink opened; streams stay open."""
         fd, self._fd = self._fd, None
-        if fd is not None:
-            os.close(fd)
+        own_fd, self._own_fd = self._own_fd, None
+        for descriptor in (fd, own_fd):
+            if descriptor is not None:
+                os.close(descriptor)
+
+    def own_file_path(self) -> Path | None:
+        """Return where this process writes lines over 4 KiB, for a file sink."""
+        if self._path is None:
+            return None
+        stem = self._path.name.removesuffix(".jsonl")
+        return self._path.with_name(f"{stem}.{os.getpid()}.jsonl")
+
+    def _write_own_file(self, data: bytes) -> None:
+        with self._lock:
+            if self._own_fd is None:
+                path = self.own_file_path()
+                assert path is not None
+                self._own_fd = _open_append(path)
+            descriptor = self._own_fd
+        _write_all(descriptor, data)
 
     def _write_fd(self, data: bytes) -> None:
         if self._fd is None:
             msg = "the sink was closed by a later configure() call or close()"
             raise OSError(msg)
-        written = os.write(self._fd, data)
-        # A short write happens only on a full disk or a signal; finish the line
-        # rather than leave half of it for the next writer to continue.
-        while written < len(data):
-            written += os.write(self._fd, data[written:])
+        _write_all(self._fd, data)
 
     def _write_stream(self, data: bytes) -> None:
         if self._stream is None:
@@ -88,3 +111,16 @@ class LineSink:
             sys.__stderr__.write(notice)  # type: ignore[union-attr]
         except Exception:  # noqa: BLE001 - stderr itself may be gone
             pass
+
+
+def _open_append(path: Path) -> int:
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+    return os.open(path, flags, FILE_MODE)
+
+
+def _write_all(descriptor: int, data: bytes) -> None:
+    written = os.write(descriptor, data)
+    # A short write happens only on a full disk or a signal; finish the line
+    # rather than leave half of it for the next writer to continue.
+    while written < len(data):
+        written += os.write(descriptor, data[written:])
