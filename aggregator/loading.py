@@ -1,6 +1,9 @@
 """Read timing events from log files into a polars DataFrame.
 
-Every line is classified by the shared validator in `aggregator.lines`.
+Every line is classified as the shared validator in `aggregator.lines`
+classifies it: lines in the exact form writers emit are proven valid in
+batches with polars (`aggregator.fast_reader`), and every other line goes
+through `parse_line` itself.
 Nothing is dropped silently: malformed lines are counted per file and per
 reason, with the first line number of each reason, and events that repeat an
 `event_id` (a re-shipped file) are counted as duplicates, keeping the first.
@@ -16,8 +19,17 @@ from pathlib import Path
 import polars as pl
 
 from aggregator.errors import UnreadableInputError
-from aggregator.files import LineSource, find_log_files
-from aggregator.lines import BLANK, OTHER, Malformed, TimingEvent, parse_line
+from aggregator.fast_reader import classify_batch, empty_events
+from aggregator.files import LineSource, RawLine, find_log_files
+from aggregator.line_batches import LineBatch, iter_line_batches
+from aggregator.lines import (
+    BLANK,
+    OTHER,
+    Malformed,
+    ParseResult,
+    TimingEvent,
+    parse_line,
+)
 
 EVENT_SCHEMA: dict[str, pl.DataType] = {
     "timestamp": pl.Datetime("us", "UTC"),
@@ -123,16 +135,22 @@ class _Columns:
     """Column lists filled one event at a time."""
 
     def __init__(self) -> None:
+        self.line_numbers: list[int] = []
         self.timestamp_us: list[int] = []
         self.values: dict[str, list[object]] = {name: [] for name in _FIELDS}
 
-    def append(self, event: TimingEvent) -> None:
+    def append(self, line_number: int, event: TimingEvent) -> None:
+        self.line_numbers.append(line_number)
         self.timestamp_us.append(event.timestamp_us)
         for name, column in self.values.items():
             column.append(getattr(event, name))
 
     def to_frame(self) -> pl.DataFrame:
+        """Return the events with a `line_number` column, then `EVENT_SCHEMA`."""
         columns: dict[str, pl.Series] = {
+            "line_number": pl.Series(
+                "line_number", self.line_numbers, dtype=pl.Int64()
+            ),
             "timestamp": pl.Series(
                 "timestamp", self.timestamp_us, dtype=pl.Int64()
             ).cast(EVENT_SCHEMA["timestamp"]),
@@ -168,29 +186,36 @@ def read_files(
 ) -> tuple[pl.DataFrame, ReadStats]:
     """Read, validate and de-duplicate the timing events of these files."""
     stats = ReadStats()
-    columns = _Columns()
+    frames: list[pl.DataFrame] = []
 
     for index, path in enumerate(files, start=1):
-        stats.files.append(_read_file(path, columns))
+        stats.files.append(_read_file(path, frames))
         if on_file is not None:
             on_file(index, len(files), path)
 
-    events = columns.to_frame()
+    events = pl.concat([_in_schema_order(empty_events()), *frames])
     return _drop_duplicates(events, stats), stats
 
 
-def _read_file(path: Path, columns: _Columns) -> FileStats:
+def read_file_events(path: Path) -> tuple[pl.DataFrame, FileStats]:
+    """Read and validate one file's timing events, without de-duplication."""
+    frames: list[pl.DataFrame] = []
+    stats = _read_file(path, frames)
+    return pl.concat([_in_schema_order(empty_events()), *frames]), stats
+
+
+def _in_schema_order(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.select(
+        [pl.col(name).cast(dtype) for name, dtype in EVENT_SCHEMA.items()]
+    )
+
+
+def _read_file(path: Path, frames: list[pl.DataFrame]) -> FileStats:
     stats = FileStats(path)
     source = LineSource(path)
     try:
-        for raw in source:
-            stats.lines += 1
-            _classify(
-                parse_line(raw.data, is_complete=raw.is_complete),
-                raw.number,
-                stats,
-                columns,
-            )
+        for item in iter_line_batches(source.chunks()):
+            frames.append(_in_schema_order(_read_item(item, stats)))
     except OSError as error:
         msg = (
             f"input {str(path)!r} could not be read: {error.strerror or error}; "
@@ -203,12 +228,34 @@ def _read_file(path: Path, columns: _Columns) -> FileStats:
     return stats
 
 
+def _read_item(item: LineBatch | RawLine, stats: FileStats) -> pl.DataFrame:
+    """Classify one batch, or one line read alone; return its events in order."""
+    columns = _Columns()
+    if isinstance(item, RawLine):
+        stats.lines += 1
+        result = parse_line(item.data, is_complete=item.is_complete)
+        _classify(result, item.number, stats, columns)
+        return columns.to_frame()
+
+    stats.lines += item.line_count
+    batch = classify_batch(item)
+    stats.events += batch.events.height
+    stats.other += batch.other
+    for line_number, result in batch.fallback:
+        _classify(result, line_number, stats, columns)
+
+    if not columns.line_numbers:
+        return batch.events
+    merged = pl.concat([batch.events, columns.to_frame()], how="diagonal_relaxed")
+    return merged.sort("line_number")
+
+
 def _classify(
-    result: object, line_number: int, stats: FileStats, columns: _Columns
+    result: ParseResult, line_number: int, stats: FileStats, columns: _Columns
 ) -> None:
     if isinstance(result, TimingEvent):
         stats.events += 1
-        columns.append(result)
+        columns.append(line_number, result)
     elif isinstance(result, Malformed):
         stats.count_malformed(line_number, result)
     elif result == OTHER:
