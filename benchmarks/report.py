@@ -1,0 +1,108 @@
+"""Benchmark `report`'s read path against DuckDB, pandas and an orjson loop.
+
+    python benchmarks/report.py --lines 1000000 --rounds 3
+
+Each peer computes p50/p95/p99 and the failure rate by action over the same
+generated file, in its own process, so peak RSS is per peer. Ours includes
+validation of every line and de-duplication; DuckDB runs the plain query.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from _workload import alternate, print_table, run_child, write_log
+
+QUERY_PEERS = ("ours", "duckdb", "pandas", "orjson")
+
+
+def run_peer(peer: str, paths: list[Path]) -> None:
+    """Compute the by-action summary with one peer and print its row count."""
+    if peer == "ours":
+        from aggregator.loading import read_files
+        from aggregator.quantiles import QuantileMethod
+        from aggregator.summary import SummaryOptions, summarise
+
+        events, _ = read_files(paths)
+        options = SummaryOptions(("action",), None, QuantileMethod.NEAREST_RANK)
+        print(summarise(events, options).height)
+    elif peer == "duckdb":
+        import duckdb
+
+        files = [str(path) for path in paths]
+        rows = duckdb.sql(
+            "select action, count(*), avg((outcome = 'failure')::int), "
+            "quantile_disc(duration_ms, [0.5, 0.95, 0.99]) "
+            "from read_ndjson($files, columns={'event': 'VARCHAR', "
+            "'action': 'VARCHAR', 'duration_ms': 'DOUBLE', 'outcome': 'VARCHAR'}) "
+            "where event = 'timing' group by action",
+            params={"files": files},
+        ).fetchall()
+        print(len(rows))
+    elif peer == "pandas":
+        import pandas as pd
+
+        frames = [pd.read_json(path, lines=True, engine="pyarrow") for path in paths]
+        frame = pd.concat(frames)
+        frame = frame[frame["event"] == "timing"]
+        grouped = frame.groupby("action")["duration_ms"]
+        print(len(grouped.quantile([0.5, 0.95, 0.99])))
+    else:
+        _run_orjson_loop(paths)
+
+
+def _run_orjson_loop(paths: list[Path]) -> None:
+    import orjson
+
+    durations: dict[str, list[float]] = {}
+    failures: dict[str, int] = {}
+    for path in paths:
+        with path.open("rb") as stream:
+            for line in stream:
+                event = orjson.loads(line)
+                if event.get("event") != "timing":
+                    continue
+                action = event["action"]
+                durations.setdefault(action, []).append(event["duration_ms"])
+                failures[action] = failures.get(action, 0) + (
+                    event["outcome"] == "failure"
+                )
+    for values in durations.values():
+        values.sort()
+        [values[int(q * (len(values) - 1))] for q in (0.5, 0.95, 0.99)]
+    print(len(durations))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--peers", default=",".join(QUERY_PEERS))
+    parser.add_argument("--peer", help=argparse.SUPPRESS)
+    parser.add_argument("--file", action="append", help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+
+    if arguments.peer:
+        run_peer(arguments.peer, [Path(name) for name in arguments.file])
+        return
+
+    with tempfile.TemporaryDirectory(prefix="datadrop-bench-") as folder:
+        path = Path(folder) / "timing.jsonl"
+        write_log(path, arguments.lines, datetime(2026, 6, 1, tzinfo=UTC))
+        size_mb = path.stat().st_size / 1e6
+        peers = {peer: _child(peer, path) for peer in arguments.peers.split(",")}
+        results = alternate(peers, arguments.rounds)
+        title = f"report over {arguments.lines:,} lines ({size_mb:,.0f} MB)"
+        print_table(title, results, "duckdb", "s")
+
+
+def _child(peer: str, path: Path):  # type: ignore[no-untyped-def]
+    script = str(Path(__file__).resolve())
+    return lambda: run_child([script, "--peer", peer, "--file", str(path)])
+
+
+if __name__ == "__main__":
+    main()
