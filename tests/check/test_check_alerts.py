@@ -493,3 +493,41 @@ class TestStaleLoop:
         )
 
         assert result.returncode == 0, result.stdout
+
+
+class TestOrderAndSkew:
+    def test_line_and_file_order_do_not_change_the_evaluation(
+        self, tmp_path: Path
+    ) -> None:
+        """Out-of-order lines and a host 10 minutes ahead, checked at 07:10."""
+        lines = case_path("C16").read_text().splitlines(keepends=True)
+        outputs = []
+        for name, ordered in (("given", lines), ("sorted", sorted(lines))):
+            logs = tmp_path / name / "logs"
+            logs.mkdir(parents=True)
+            half = len(ordered) // 2
+            logs.joinpath("b.jsonl").write_text("".join(ordered[:half]))
+            logs.joinpath("a.jsonl").write_text("".join(ordered[half:]))
+            config = _config(tmp_path / name, logs)
+            outputs.append(
+                run_check(
+                    "--config",
+                    config,
+                    "--now",
+                    "2025-06-01T07:10:00Z",
+                    "--dry-run",
+                    "-v",
+                )
+            )
+
+        given, ordered_run = outputs
+        assert given.stdout == ordered_run.stdout
+        assert "2 events dated after 2025-06-01T07:15:00Z" in given.stderr
+        (row,) = [line for line in given.stdout.splitlines() if "stats" in line]
+        cells = [cell.strip(" │") for cell in row.split("┆")]
+        # Windows are (t - 5 min, t]: the 5-minute window ending 07:10 holds
+        # 07:05:30 .. 07:07:00 (4 events, all above 500 ms, burn rate 20);
+        # the 30-minute window holds all 10 events on time. The two lines
+        # dated 07:20 are not counted.
+        assert cells[3:5] == ["4", "10"]
+        assert cells[8] == "20.00"
