@@ -217,9 +217,11 @@ def _action_line(
     action: str, windows: pl.DataFrame, column: str, *, is_visible: bool
 ) -> dict[str, Any]:
     values = [None if value is None else value * 100 for value in windows[column]]
+    # Markers too, because a window between two empty ones has no line.
     return {
         "type": "scatter",
-        "mode": "lines",
+        "mode": "lines+markers",
+        "marker": {"size": 3},
         "name": label(action),
         "x": [time_label(moment) for moment in windows["window_end"]],
         "y": values,

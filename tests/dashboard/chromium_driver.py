@@ -2,8 +2,9 @@
 
 `--remote-debugging-pipe` makes Chromium read protocol messages from fd 3 and
 write them to fd 4, each ending in a NUL byte, so no port is opened. The
-network is cut three ways: every host name resolves to nothing, every request
-goes to a proxy on the discard port, and background services are off.
+network is cut three ways: every host name but 127.0.0.1 resolves to nothing,
+every request to another host goes to a proxy on the discard port, and
+background services are off.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 
 NETWORK_OFF_FLAGS = (
     "--proxy-server=127.0.0.1:9",
-    "--host-resolver-rules=MAP * ~NOTFOUND",
+    # Loopback stays reachable for the live-page test's own server.
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",

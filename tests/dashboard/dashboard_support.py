@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import uuid
@@ -71,6 +72,46 @@ def steady_traffic(
                 at = start + timedelta(minutes=minute, seconds=1 + index)
                 lines.append(timing_line(action, duration_ms, at))
     return lines
+
+
+# The incident: config.update is slow for 40 one-minute windows.
+INCIDENT_MINUTES = range(30, 70)
+INCIDENT_ACTIONS = ("api.auth", "config.update", "reset.execute")
+
+
+def incident_traffic() -> list[dict[str, Any]]:
+    """Return two hours of traffic in which config.update breaches for 40 min.
+
+    api.auth and config.update get 25 events a minute, enough to judge every
+    one-minute window; reset.execute runs once every ten minutes, too rarely.
+    """
+    lines = steady_traffic(["api.auth"], minutes=120, per_minute=25)
+    for minute in range(120):
+        slow = minute in INCIDENT_MINUTES
+        for index in range(25):
+            at = START + timedelta(minutes=minute, seconds=1 + index)
+            duration_ms = 900.0 if slow and index < 5 else 80.0
+            lines.append(timing_line("config.update", duration_ms, at))
+        if minute % 10 == 0:
+            at = START + timedelta(minutes=minute, seconds=30)
+            lines.append(timing_line("reset.execute", 1200.0, at))
+    return lines
+
+
+def distinct_actions(path: Path) -> int:
+    """Count the actions in a log folder, read with the json module."""
+    actions = set()
+    for file in path.iterdir():
+        opener = gzip.open if file.suffix == ".gz" else open
+        with opener(file, "rt", encoding="utf-8", errors="replace") as stream:
+            for text in stream:
+                try:
+                    line = json.loads(text)
+                except ValueError:
+                    continue
+                if isinstance(line, dict) and line.get("event") == "timing":
+                    actions.add(line["action"])
+    return len(actions)
 
 
 def figure_specs(page: str) -> dict[str, Any]:

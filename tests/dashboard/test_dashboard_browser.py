@@ -13,7 +13,10 @@ from dashboard_support import (
     HOSTILE_ACTION,
     HOSTILE_ERROR,
     HOSTILE_TENANT,
+    INCIDENT_MINUTES,
     START,
+    distinct_actions,
+    incident_traffic,
     steady_traffic,
     timing_line,
     write_lines,
@@ -79,34 +82,41 @@ class TestSamplePage:
     ) -> None:
         """Every chart draws from the sample logs, with a screenshot kept."""
         url = page_file(tmp_path, SAMPLE_LOGS)
+        chart_count = distinct_actions(SAMPLE_LOGS) + 3
         started = time.monotonic()
         with open_page(browser, url) as page:
-            assert wait_drawn(page) == "13"
+            assert wait_drawn(page) == str(chart_count)
             render_s = time.monotonic() - started
             state = charts(page)
             page.screenshot(artifacts / "dashboard-sample.png")
             assert_quiet(page, url)
 
-        assert len(state) == 13
+        assert len(state) == chart_count
         for chart in state:
             assert chart["drawn"], chart
             assert chart["svg"] >= 1, chart
             assert chart["traces"] >= 1, chart
         latency = [c for c in state if c["figure"].startswith("latency-")]
-        assert all(chart["points"] > 50 for chart in latency)
+        assert all(chart["points"] >= 1 for chart in latency)
         assert render_s < 30
         assert (artifacts / "dashboard-sample.png").stat().st_size > 50_000
 
     def test_summary_table_rows(self, browser: Chromium, tmp_path: Path) -> None:
-        url = page_file(tmp_path, SAMPLE_LOGS)
-        with open_page(browser, url) as page:
+        """The breached action comes first, the unjudged one last."""
+        logs = write_lines(tmp_path / "incident.jsonl", incident_traffic())
+        with open_page(browser, page_file(tmp_path, logs)) as page:
             wait_drawn(page)
             statuses = page.evaluate(
                 "Array.from(document.querySelectorAll('#summary-table tbody tr'))"
                 ".map((row) => row.children[1].textContent)"
             )
-        assert statuses[:2] == ["breached", "breached"]
-        assert len(statuses) == 10
+            crosses = page.evaluate(
+                "document.querySelectorAll("
+                '\'[data-figure="latency-0"] .scatterlayer .trace:nth-child(3) '
+                ".point').length"
+            )
+        assert statuses == ["breached", "ok", "few events"]
+        assert crosses == len(INCIDENT_MINUTES)
 
 
 class TestHostilePage:

@@ -12,8 +12,11 @@ from dashboard_support import (
     HOSTILE_ACTION,
     HOSTILE_ERROR,
     HOSTILE_TENANT,
+    INCIDENT_MINUTES,
     START,
+    distinct_actions,
     figure_specs,
+    incident_traffic,
     parse_page,
     steady_traffic,
     timing_line,
@@ -116,6 +119,11 @@ class TestSelfContained:
         assert len(page.encode()) > 4_000_000
 
 
+@pytest.fixture
+def incident_page(tmp_path: Path) -> str:
+    return render(write_lines(tmp_path / "incident.jsonl", incident_traffic()))
+
+
 class TestFigures:
     def test_every_figure_valid_for_plotly(self) -> None:
         """plotly's own validators accept every figure spec."""
@@ -127,27 +135,28 @@ class TestFigures:
     def test_one_latency_chart_per_action(self) -> None:
         specs = figure_specs(render(SAMPLE_LOGS))
         latency = [key for key in specs if key.startswith("latency-")]
-        assert len(latency) == 10
+        assert len(latency) == distinct_actions(SAMPLE_LOGS)
         assert {"budget", "burn-down", "failure-rate"} <= set(specs)
 
-    def test_objective_line_drawn(self) -> None:
-        specs = figure_specs(render(SAMPLE_LOGS))
-        objective = specs["latency-0"]["data"][1]
+    def test_objective_line_drawn(self, incident_page: str) -> None:
+        objective = figure_specs(incident_page)["latency-0"]["data"][1]
         assert objective["name"] == "objective 500 ms"
         assert objective["y"] == [500.0, 500.0]
 
-    def test_breached_windows_marked(self) -> None:
-        """The sample's slow verification.submit windows carry red crosses."""
-        page = render(SAMPLE_LOGS)
-        specs = figure_specs(page)
-        panels = [h for h in parse_page(page).headings]
-        index = next(
-            i for i, h in enumerate(panels) if h.startswith("verification.submit")
-        )
-        marks = specs[f"latency-{index}"]["data"][2]
+    def test_breached_windows_marked(self, incident_page: str) -> None:
+        """The 40 slow minutes of config.update carry red crosses, first."""
+        headings = parse_page(incident_page).headings
+        assert headings[0].startswith("config.update")
+        marks = figure_specs(incident_page)["latency-0"]["data"][2]
         assert marks["name"] == "breached window"
-        assert len(marks["x"]) == 2
-        assert all(value > 500 for value in marks["y"])
+        assert len(marks["x"]) == len(INCIDENT_MINUTES)
+        assert marks["y"] == [900.0] * len(INCIDENT_MINUTES)
+
+    def test_rare_action_not_judged(self, incident_page: str) -> None:
+        """reset.execute, 12 events in two hours, is listed as too few events."""
+        assert '<tr data-status="few events"><td class="text">reset.execute' in (
+            incident_page
+        )
 
 
 class TestEdgeRanges:
