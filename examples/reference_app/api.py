@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Collection
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
@@ -16,6 +18,7 @@ from datadrop_timing.asgi import TimingMiddleware
 from datadrop_timing.fastapi_auth import timed_auth
 
 from .domain import ConfigValidationError, DataDrop
+from .slo_page import install_slo_page
 
 _log = logging.getLogger("datadrop.api")
 
@@ -44,8 +47,19 @@ def check_token(
     return guild_id
 
 
-def build_api(datadrop: DataDrop, tokens: dict[str, int], *, clock: Clock) -> FastAPI:
-    """Build the API; `tokens` maps each bearer token to the guild it grants."""
+def build_api(
+    datadrop: DataDrop,
+    tokens: dict[str, int],
+    *,
+    clock: Clock,
+    slo_logs: Path | None = None,
+    admin_tokens: Collection[str] = (),
+) -> FastAPI:
+    """Build the API; `tokens` maps each bearer token to the guild it grants.
+
+    With `slo_logs`, `GET /internal/slo` serves the SLO dashboard of that
+    logs folder to holders of one of `admin_tokens`.
+    """
     app = FastAPI()
     app.state.tokens = tokens
     app.state.datadrop = datadrop
@@ -95,4 +109,6 @@ def build_api(datadrop: DataDrop, tokens: dict[str, int], *, clock: Clock) -> Fa
     def reset_execute(guild_id: int = authorized) -> dict[str, int]:
         return {"member_count": datadrop.execute_reset(guild_id)}
 
+    if slo_logs is not None:
+        install_slo_page(app, logs=slo_logs, admin_tokens=admin_tokens, clock=clock)
     return app
