@@ -264,6 +264,7 @@ _SUMMARY_COLUMNS = (
     ("objective", "objective"),
     ("budget_remaining", "budget left %"),
     ("breached_windows", "breached windows"),
+    ("top_error", "top error type"),
 )
 
 
@@ -295,11 +296,18 @@ def _summary_row(row: dict[str, Any]) -> str:
         "objective": _objective(row),
         "budget_remaining": _percent(row["budget_remaining"]),
         "breached_windows": f"{row['breached_windows']:,} of {row['windows']:,}",
+        "top_error": _top_error(row),
     }
     tds = "".join(
         f'<td class="{_align(key)}">{cells[key]}</td>' for key, _ in _SUMMARY_COLUMNS
     )
     return f'<tr data-status="{_text(row["status"])}">{tds}</tr>'
+
+
+def _top_error(row: dict[str, Any]) -> str:
+    if row["top_error"] is None:
+        return "-"
+    return f"{_text(row['top_error'])} ({row['top_error_count']:,})"
 
 
 def _objective(row: dict[str, Any]) -> str:
@@ -409,7 +417,8 @@ def _text(value: object) -> str:
 
 
 def _align(key: str) -> str:
-    return "text" if key in ("action", "status", "objective") else "number"
+    is_text = key in ("action", "status", "objective", "top_error")
+    return "text" if is_text else "number"
 
 
 def _ms(value: float | None) -> str:

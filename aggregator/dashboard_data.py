@@ -41,6 +41,7 @@ class DashboardOptions:
     `window` None picks a length from `WINDOW_CHOICES` for the range.
     """
 
+    # NOTE: no command-line option or query parameter sets these two yet.
     top_tenants: int = 5
     tenant_min_events: int = 20
     window: timedelta | None = None
@@ -55,7 +56,8 @@ class DashboardData:
     `actions`: one row per action, worst first, with the summary metrics, the
     objective (`threshold_ms`, `target`, `objective_percentile`), the good and
     bad event counts, `budget_remaining` (1 is untouched, 0 spent, below 0
-    overspent), `breached_windows`, `status` and `is_alerted`.
+    overspent), `breached_windows`, `status`, `is_alerted`, and the most
+    frequent `error_type` as `top_error` with `top_error_count`.
 
     `windows`: one row per action and window end, empty windows included with
     `count` 0: `count`, `failures`, `failure_rate`, `objective_ms` (the
@@ -306,8 +308,27 @@ def _action_table(
         summary.join(objectives, on="action", how="left")
         .join(totals, on="action", how="left")
         .join(breached, on="action", how="left")
+        .join(_top_errors(events), on="action", how="left")
     )
     return _rank_actions(_add_status(table))
+
+
+def _top_errors(events: pl.DataFrame) -> pl.DataFrame:
+    """Return each action's most frequent `error_type` and its count."""
+    counts = (
+        events.filter(pl.col("error_type").is_not_null())
+        .group_by("action", "error_type")
+        .len("top_error_count")
+        .sort(
+            ["action", "top_error_count", "error_type"],
+            descending=[False, True, False],
+        )
+    )
+    return (
+        counts.group_by("action", maintain_order=True)
+        .first()
+        .rename({"error_type": "top_error"})
+    )
 
 
 def _add_status(table: pl.DataFrame) -> pl.DataFrame:

@@ -163,6 +163,7 @@ class TestHostilePage:
             )
         assert HOSTILE_ACTION in cells
         assert HOSTILE_ERROR in cells
+        assert f"{HOSTILE_ERROR} (40)" in cells
         assert HOSTILE_TENANT in cells
         assert sorted(legend) == sorted([HOSTILE_ACTION, HOSTILE_ERROR])
         assert sorted(ticks) == sorted([HOSTILE_ACTION, HOSTILE_ERROR])

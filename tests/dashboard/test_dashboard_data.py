@@ -158,6 +158,25 @@ class TestBudget:
         assert row["status"] == OK
 
 
+class TestErrors:
+    def test_top_error_type(self, tmp_path: Path) -> None:
+        """The most frequent error type is named with its count; ties by name."""
+        lines = [
+            timing_line("api.auth", 5.0, START + timedelta(seconds=index + 1),
+                        outcome="failure", error_type=error)
+            for index, error in enumerate(["Timeout", "HTTP401", "HTTP401", "Bug"])
+        ]  # fmt: skip
+        lines.append(timing_line("config.get", 5.0, START + timedelta(seconds=9)))
+        data = compute(tmp_path, lines)
+        errors = dict(
+            zip(data.actions["action"], data.actions["top_error"], strict=True)
+        )
+        assert errors == {"api.auth": "HTTP401", "config.get": None}
+        assert data.actions.filter(pl.col("action") == "api.auth")[
+            "top_error_count"
+        ].to_list() == [2]
+
+
 class TestTenants:
     def test_slowest_first_with_minimum(self, tmp_path: Path) -> None:
         """Top tenants by p95; a tenant under the minimum is left out."""

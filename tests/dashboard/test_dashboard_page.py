@@ -69,10 +69,11 @@ class TestHostileStrings:
         assert "b" not in tags
 
     def test_table_shows_raw_text(self, hostile_page: str) -> None:
-        """The table cells show the action and tenant exactly as logged."""
+        """The table cells show action, tenant and error type as logged."""
         cells = parse_page(hostile_page).cells
         assert HOSTILE_ACTION in cells
         assert HOSTILE_TENANT in cells
+        assert f"{HOSTILE_ERROR} (40)" in cells
 
     def test_heading_shows_raw_text(self, hostile_page: str) -> None:
         headings = parse_page(hostile_page).headings
