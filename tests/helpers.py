@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -43,9 +44,20 @@ class EmittedLog:
         self.clock = clock
 
     def raw_lines(self) -> list[bytes]:
-        if not self.path.exists():
-            return []
-        return self.path.read_bytes().splitlines()
+        """Return the shared file's lines, then this process's long lines.
+
+        The sink writes lines over 4 KiB to `<name>.<pid>.jsonl` instead.
+        """
+        own = self.path.with_name(f"{self.path.stem}.{os.getpid()}.jsonl")
+        lines: list[bytes] = []
+        for path in (self.path, own):
+            if path.exists():
+                lines += path.read_bytes().splitlines()
+        return lines
+
+    def text(self) -> str:
+        """Return everything written, from both files."""
+        return b"\n".join(self.raw_lines()).decode("utf-8")
 
     def lines(self) -> list[dict[str, object]]:
         return [orjson.loads(line) for line in self.raw_lines()]

@@ -102,7 +102,7 @@ class TestRedaction:
         with timed("api.auth", clock=emitted.clock, **{key: "planted-secret-1"}):
             pass
 
-        assert "planted-secret-1" not in emitted.path.read_text()
+        assert "planted-secret-1" not in emitted.text()
         assert emitted.only_timing()["redacted_keys"] == [key]
 
     def test_nested_keys_and_url_values_are_scrubbed(self, emitted: EmittedLog) -> None:
@@ -110,7 +110,7 @@ class TestRedaction:
         with timed("api.auth", clock=emitted.clock, headers=headers, target=WEBHOOK):
             pass
 
-        text = emitted.path.read_text()
+        text = emitted.text()
         line = emitted.only_timing()
         assert "planted-bearer-value" not in text
         assert "planted-webhook-secret" not in text
@@ -127,7 +127,7 @@ class TestRedaction:
             structlog.get_logger().exception("delivery failed")
             logging.getLogger("app").exception("delivery failed")
 
-        text = emitted.path.read_text()
+        text = emitted.text()
         assert "planted-webhook-secret" not in text
         assert "abcdefgh12345678" not in text
         assert text.count("[redacted webhook URL]") >= 2

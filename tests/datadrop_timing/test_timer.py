@@ -200,7 +200,7 @@ class TestFields:
         ):
             pass
 
-        raw = emitted.path.read_text()
+        raw = emitted.text()
         line = emitted.only_timing()
         assert secret not in raw
         assert "1234" not in raw
