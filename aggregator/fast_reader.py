@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from aggregator.event_columns import EVENT_SCHEMA
 from aggregator.line_batches import LineBatch
 from aggregator.lines import MAX_LINE_BYTES, ParseResult, parse_line
 
@@ -67,22 +68,8 @@ _OPTIONAL_VALUE = {
     "ack_ms": rf"(?:{_UNSIGNED}|null)",
 }
 
-_JSON_SCHEMA: dict[str, pl.DataType] = {
-    "timestamp": pl.String(),
-    "action": pl.String(),
-    "action_type": pl.String(),
-    "duration_ms": pl.Float64(),
-    "outcome": pl.String(),
-    "error_type": pl.String(),
-    "entrypoint": pl.String(),
-    "tenant": pl.String(),
-    "event_id": pl.String(),
-    "service": pl.String(),
-    "route": pl.String(),
-    "method": pl.String(),
-    "status_code": pl.Int32(),
-    "ack_ms": pl.Float64(),
-}
+# Timestamps are read as text, to be checked and converted here.
+_JSON_SCHEMA: dict[str, pl.DataType] = {**EVENT_SCHEMA, "timestamp": pl.String()}
 
 _US_PER_DAY = 86_400_000_000
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import polars as pl
 
 from aggregator.errors import UnreadableInputError
+from aggregator.event_columns import EVENT_SCHEMA
 from aggregator.fast_reader import classify_batch, empty_events
 from aggregator.files import LineSource, RawLine, find_log_files
 from aggregator.line_batches import LineBatch, iter_line_batches
@@ -31,22 +32,16 @@ from aggregator.lines import (
     parse_line,
 )
 
-EVENT_SCHEMA: dict[str, pl.DataType] = {
-    "timestamp": pl.Datetime("us", "UTC"),
-    "action": pl.String(),
-    "action_type": pl.String(),
-    "duration_ms": pl.Float64(),
-    "outcome": pl.String(),
-    "error_type": pl.String(),
-    "entrypoint": pl.String(),
-    "tenant": pl.String(),
-    "event_id": pl.String(),
-    "service": pl.String(),
-    "route": pl.String(),
-    "method": pl.String(),
-    "status_code": pl.Int32(),
-    "ack_ms": pl.Float64(),
-}
+__all__ = [
+    "EVENT_SCHEMA",
+    "FileStats",
+    "ProgressCallback",
+    "ReadStats",
+    "SkipTally",
+    "read_events",
+    "read_file_events",
+    "read_files",
+]
 
 _FIELDS = (
     "action",
