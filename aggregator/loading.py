@@ -188,6 +188,8 @@ def read_files(
         if on_file is not None:
             on_file(index, len(files), path)
 
+    # NOTE: every event stays in memory as full string columns until the
+    # de-duplication below, so peak memory grows with the input size.
     events = pl.concat([_in_schema_order(empty_events()), *frames])
     return _drop_duplicates(events, stats), stats
 
