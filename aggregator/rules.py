@@ -95,7 +95,8 @@ class Evaluator:
         counts = window_counts(numbered, series[SERIES_ID], grid_instants, self.windows)
         counts = self._with_rules(counts.join(series, on=SERIES_ID), streak)
 
-        wanted = counts.filter(pl.col(INSTANT) >= instants[0])
+        requested = pl.Series(list(instants), dtype=pl.Datetime("us", "UTC"))
+        wanted = counts.filter(pl.col(INSTANT).is_in(requested.implode()))
         self.last_counts[scope] = wanted.filter(pl.col(INSTANT) == instants[-1])
         return self._conditions(wanted, scope)
 

@@ -100,7 +100,8 @@ class Receiver:
 
     url: str
     requests: list[dict[str, Any]] = field(default_factory=list)
-    statuses: list[int] = field(default_factory=list)
+    # Each reply: a status, or a status and a JSON body such as Discord's 429.
+    statuses: list[int | tuple[int, dict[str, Any]]] = field(default_factory=list)
     delay_s: float = 0.0
 
     def bodies(self) -> list[dict[str, Any]]:
@@ -116,12 +117,17 @@ def receiver() -> Iterator[Receiver]:
             length = int(self.headers.get("Content-Length", 0))
             body = json.loads(self.rfile.read(length))
             status = state.statuses.pop(0) if state.statuses else 204
+            reply = b""
+            if isinstance(status, tuple):
+                status, payload = status
+                reply = json.dumps(payload).encode()
             if state.delay_s:
                 threading.Event().wait(state.delay_s)
             state.requests.append({"path": self.path, "body": body, "status": status})
             self.send_response(status)
-            self.send_header("Content-Length", "0")
+            self.send_header("Content-Length", str(len(reply)))
             self.end_headers()
+            self.wfile.write(reply)
 
         def log_message(self, format: str, *args: object) -> None:  # noqa: A002
             return

@@ -531,3 +531,145 @@ class TestOrderAndSkew:
         # dated 07:20 are not counted.
         assert cells[3:5] == ["4", "10"]
         assert cells[8] == "20.00"
+
+
+class TestSinkDetails:
+    def test_discord_429_retry_after_is_honoured(
+        self, tmp_path: Path, traffic: TrafficLog, receiver: Receiver
+    ) -> None:
+        traffic.add(
+            NOW - timedelta(minutes=40), NOW, per_minute=30, duration_ms=SLOW_MS
+        )
+        config = _config(tmp_path, traffic.folder, _discord_sink())
+        receiver.statuses = [(429, {"retry_after": 0.2, "global": False})]
+
+        result = run_check(
+            "--config", config, "--now", _at(NOW), env={"TEST_HOOK": receiver.url}
+        )
+
+        statuses = [request["status"] for request in receiver.requests]
+        assert result.returncode == 1, result.stderr
+        assert statuses[:2] == [429, 204]
+        assert receiver.requests[0]["body"] == receiver.requests[1]["body"]
+
+    def test_huge_action_name_fits_discord_limits(
+        self, tmp_path: Path, traffic: TrafficLog, receiver: Receiver
+    ) -> None:
+        action = "config." + "x" * 9000 + "@everyone"
+        traffic.add(
+            NOW - timedelta(minutes=40),
+            NOW,
+            per_minute=30,
+            duration_ms=SLOW_MS,
+            action=action,
+        )
+        config = _config(tmp_path, traffic.folder, _discord_sink())
+
+        run_check(
+            "--config", config, "--now", _at(NOW), env={"TEST_HOOK": receiver.url}
+        )
+
+        assert receiver.requests
+        for body in receiver.bodies():
+            embed = body["embeds"][0]
+            text = (
+                embed["title"]
+                + embed["description"]
+                + "".join(field["name"] + field["value"] for field in embed["fields"])
+            )
+            assert len(embed["title"]) <= 256
+            assert len(embed["description"]) <= 4096
+            assert len(text) <= 6000
+            assert body["allowed_mentions"] == {"parse": []}
+
+    def test_sink_takes_only_its_severities(
+        self, tmp_path: Path, traffic: TrafficLog, receiver: Receiver
+    ) -> None:
+        traffic.add(
+            NOW - timedelta(minutes=40), NOW, per_minute=30, duration_ms=SLOW_MS
+        )
+        sink = (
+            '[[sinks]]\nname = "tickets"\ntype = "webhook"\nurl_env = "TEST_HOOK"\n'
+            'severities = ["ticket"]\n[[sinks]]\ntype = "stdout"\n'
+        )
+        config = _config(tmp_path, traffic.folder, sink)
+
+        result = run_check(
+            "--config", config, "--now", _at(NOW), env={"TEST_HOOK": receiver.url}
+        )
+
+        assert "[FIRING] page:" in result.stdout
+        assert {body["severity"] for body in receiver.bodies()} == {"ticket"}
+
+
+class TestObjectives:
+    def test_slow_interaction_acks_fire_the_ack_objective(
+        self, tmp_path: Path, traffic: TrafficLog
+    ) -> None:
+        traffic.add(
+            NOW - timedelta(minutes=40),
+            NOW,
+            per_minute=30,
+            duration_ms=FAST_MS,
+            action="bot.app_command.verify",
+            ack_ms=2900.0,
+        )
+
+        result = run_check(
+            "--config", _config(tmp_path, traffic.folder), "--now", _at(NOW)
+        )
+
+        sustained = [line for line in result.stdout.splitlines() if "sustained" in line]
+        assert result.returncode == 1
+        assert len(sustained) == 1
+        assert "ack p95 2,900.0 ms" in sustained[0]
+        assert "objective p95 ack <= 2500 ms" in sustained[0]
+
+    def test_availability_objective_counts_failures(
+        self, tmp_path: Path, traffic: TrafficLog
+    ) -> None:
+        traffic.add(
+            NOW - timedelta(minutes=70),
+            NOW,
+            per_minute=30,
+            duration_ms=FAST_MS,
+            outcome="failure",
+        )
+        config = _config(
+            tmp_path, traffic.folder, extra="[availability]\nenabled = true\n"
+        )
+
+        result = run_check("--config", config, "--now", _at(NOW))
+
+        fired = [line for line in result.stdout.splitlines() if "availability" in line]
+        assert result.returncode == 1
+        assert any("page-fast-burn" in line for line in fired)
+        assert all("sustained" not in line for line in fired)
+
+    def test_per_tenant_mode_names_the_noisy_guild(
+        self, tmp_path: Path, traffic: TrafficLog
+    ) -> None:
+        traffic.add(NOW - timedelta(hours=2), NOW, per_minute=30, duration_ms=FAST_MS)
+        traffic.add(
+            NOW - timedelta(minutes=40),
+            NOW,
+            per_minute=30,
+            duration_ms=SLOW_MS,
+            name="noisy.jsonl",
+            tenant="42",
+        )
+        config = _config(
+            tmp_path,
+            traffic.folder,
+            extra="[tenants]\nenabled = true\nmin_events = 50\n",
+        )
+
+        result = run_check("--config", config, "--now", _at(NOW))
+
+        tenant_lines = [
+            line for line in result.stdout.splitlines() if "(tenant 42)" in line
+        ]
+        assert tenant_lines
+        assert all(
+            "700000000000000001" not in line for line in result.stdout.splitlines()
+        )
