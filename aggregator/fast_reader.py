@@ -132,7 +132,9 @@ def _split_lines(batch: LineBatch) -> pl.Series | None:
     if separator is None:
         return None
 
-    data = b"\n" + batch.data if batch.data.startswith(_BOM) else batch.data
+    # A leading newline keeps polars from reading a BOM, or bytes that look
+    # like gzip or zstd magic, as part of the data format; its row is dropped.
+    data = b"\n" + batch.data
     try:
         frame = pl.read_csv(
             io.BytesIO(data),
@@ -147,9 +149,7 @@ def _split_lines(batch: LineBatch) -> pl.Series | None:
         # Invalid UTF-8 somewhere in the batch: `parse_line` names the line.
         return None
 
-    lines = frame["line"]
-    if data is not batch.data:
-        lines = lines.slice(1)
+    lines = frame["line"].slice(1)
     if lines.len() != batch.line_count:
         return None
     return lines
