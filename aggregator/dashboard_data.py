@@ -265,7 +265,7 @@ def _window_table(
 
 
 def _window_ends(start: datetime, end: datetime, window: timedelta) -> pl.DataFrame:
-    """Every window end whose window overlaps `(start, end]`."""
+    """Return every window end whose window overlaps `(start, end]`."""
     bounds = pl.DataFrame(
         {"timestamp": [start + _MICROSECOND, end]},
         schema={"timestamp": pl.Datetime("us", "UTC")},
