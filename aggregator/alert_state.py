@@ -140,7 +140,7 @@ def load_state(path: Path) -> tuple[AlertState, str | None]:
 
     try:
         return _state_from_data(json.loads(text)), None
-    except (ValueError, KeyError, TypeError, AggregatorError) as error:
+    except (ValueError, KeyError, TypeError, AttributeError, AggregatorError) as error:
         aside = path.with_name(path.name + ".corrupt")
         os.replace(path, aside)
         warning = (
@@ -150,7 +150,10 @@ def load_state(path: Path) -> tuple[AlertState, str | None]:
         return AlertState(), warning
 
 
-def _state_from_data(data: dict[str, Any]) -> AlertState:
+def _state_from_data(data: Any) -> AlertState:
+    if not isinstance(data, dict):
+        msg = f"the state is a JSON {type(data).__name__}, not an object"
+        raise TypeError(msg)
     if data.get("version") != STATE_VERSION:
         msg = f"unknown state version {data.get('version')!r}"
         raise ValueError(msg)

@@ -59,11 +59,14 @@ class CheckRun:
     evaluator: Evaluator | None = None
     instants: list[datetime] = field(default_factory=list)
 
+    open_alerts: int = 0
+
     @property
     def exit_code(self) -> int:
+        """Return 3 on a failed delivery, else 1 while any alert holds or is open."""
         if self.failures:
             return EXIT_DELIVERY_FAILED
-        return EXIT_BREACH if self.conditions else EXIT_OK
+        return EXIT_BREACH if self.conditions or self.open_alerts else EXIT_OK
 
 
 def load_recent_events(
@@ -119,7 +122,7 @@ def evaluate_instants(
     events, run.stats, run.notes = load_recent_events(
         paths, start, now, is_live=is_live
     )
-    run.evaluator = Evaluator(events, config)
+    run.evaluator = Evaluator(events, config, since=start)
     found = run.evaluator.evaluate(instants)
     run.conditions = found[instants[-1]]
     return run, found
@@ -183,6 +186,7 @@ def check(
 
         if state.last_evaluated is None or instants[-1] > state.last_evaluated:
             _step(config, state, run, found, sinks)
+        run.open_alerts = len(state.alerts)
         save_state(config.state, state)
     return run
 
@@ -206,15 +210,21 @@ def _step(
         state, resolve_after=config.resolve_after, renotify_after=config.renotify_after
     )
     assert run.evaluator is not None
+    latest: dict[str, tuple[datetime, Notification]] = {}
     for instant in run.instants:
         if state.last_evaluated is not None and instant <= state.last_evaluated:
             continue
         for notification in tracker.step(
             instant, found[instant], run.evaluator.window_quantile
         ):
-            run.notifications.append((instant, notification))
-            for sink in sinks.routes(notification):
-                _deliver(sinks, sink, notification, state, run)
+            # After a gap, one alert may fire, repeat and resolve within one
+            # run; only its latest news is sent, which says since when.
+            latest[notification.key] = (instant, notification)
+
+    for instant, notification in sorted(latest.values(), key=lambda item: item[0]):
+        run.notifications.append((instant, notification))
+        for sink in sinks.routes(notification):
+            _deliver(sinks, sink, notification, state, run)
 
 
 def _deliver(

@@ -40,6 +40,7 @@ class Condition:
     newest_event: datetime | None = None
     sustained_for: timedelta | None = None
     expected_interval: timedelta | None = None
+    searched_since: datetime | None = None
     series_scope: str = "action"
     series_id: int | None = field(default=None, compare=False)
 

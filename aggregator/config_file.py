@@ -157,6 +157,8 @@ class _Parser:
         items = [value] if isinstance(value, str) else value
         if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
             raise self.fail(key, f"must be a path or a list of paths, not {value!r}")
+        if not items:
+            raise self.fail(key, "is an empty list: name at least one path")
         return tuple(self.base / Path(item).expanduser() for item in items)
 
     def duration(
@@ -220,7 +222,7 @@ class _Parser:
         assert isinstance(table, dict)
         default = LatencyObjective()
 
-        outcomes = self.strings("latency.outcomes", table, default.outcomes)
+        outcomes = self.strings("outcomes", table, default.outcomes)
         if not outcomes or any(outcome not in OUTCOMES for outcome in outcomes):
             msg = f"must list 'success' and/or 'failure', not {list(outcomes)!r}"
             raise self.fail("latency.outcomes", msg)
@@ -344,26 +346,49 @@ class _Parser:
             factor = table.get("factor")
             if isinstance(factor, bool) or not isinstance(factor, (int, float)):
                 raise self.fail("burn_rate.factor", f"must be a number, not {factor!r}")
+            long_window = self.window("long_window", table, timedelta(hours=1))
+            short_window = self.window("short_window", table, timedelta(minutes=5))
+            if short_window > long_window:
+                msg = (
+                    f"short_window {short_window} is longer than long_window "
+                    f"{long_window}: swap them"
+                )
+                raise self.fail("[[burn_rate]]", msg)
+            if factor <= 0:
+                raise self.fail("burn_rate.factor", f"must be above 0, not {factor!r}")
             rules.append(
                 BurnRateRule(
                     name=str(table.get("name", f"burn-rate-{len(rules) + 1}")),
                     severity=self.severity("burn_rate.severity", table, "page"),
-                    long_window=self.window("long_window", table, timedelta(hours=1)),
-                    short_window=self.window(
-                        "short_window", table, timedelta(minutes=5)
-                    ),
+                    long_window=long_window,
+                    short_window=short_window,
                     factor=float(factor),
                 )
             )
+        self.check_unique("burn_rate", [rule.name for rule in rules])
         return tuple(rules)
+
+    def check_unique(self, key: str, names: list[str]) -> None:
+        """Reject two entries with one name: alerts and state are keyed by it."""
+        seen: set[str] = set()
+        for name in names:
+            if name in seen:
+                msg = f"has two entries named {name!r}: give each a unique name"
+                raise self.fail(key, msg)
+            seen.add(name)
 
     def sinks(self, value: object) -> tuple[SinkConfig, ...]:
         if value is None:
             return SloConfig().sinks
-        return tuple(
+        sinks = tuple(
             self.sink(table, index)
             for index, table in enumerate(self.tables("sinks", value), start=1)
         )
+        if not sinks:
+            msg = "is empty, so alerts would go nowhere: add a sink such as stdout"
+            raise self.fail("sinks", msg)
+        self.check_unique("sinks", [sink.name for sink in sinks])
+        return sinks
 
     def sink(self, table: dict[str, Any], index: int) -> SinkConfig:
         allowed = {"name", "type", "severities", "path", "url_env", "timeout"}
@@ -374,6 +399,8 @@ class _Parser:
             raise self.fail("sinks.type", msg)
 
         severities = self.strings("severities", table, SEVERITIES)
+        if not severities:
+            raise self.fail("sinks.severities", f"is empty: use some of {SEVERITIES}")
         unknown = [s for s in severities if s not in SEVERITIES]
         if unknown:
             msg = f"has {unknown[0]!r}: use {', '.join(SEVERITIES)}"
@@ -385,12 +412,17 @@ class _Parser:
             severities=severities,
             path=self.paths("path", table["path"], ())[0] if "path" in table else None,
             url_env=table.get("url_env"),
-            timeout_s=self.duration(
-                "timeout", table, timedelta(seconds=5)
-            ).total_seconds(),
+            timeout_s=self.timeout(table),
         )
         self.check_sink(sink)
         return sink
+
+    def timeout(self, table: dict[str, Any]) -> float:
+        timeout = self.duration("timeout", table, timedelta(seconds=5))
+        if timeout > timedelta(seconds=60):
+            msg = f"{timeout} is too long for a cron run: use at most 60s"
+            raise self.fail("sinks.timeout", msg)
+        return timeout.total_seconds()
 
     def check_sink(self, sink: SinkConfig) -> None:
         if sink.type == "jsonl" and sink.path is None:

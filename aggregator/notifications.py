@@ -145,6 +145,11 @@ def _minutes(length: timedelta) -> str:
 
 
 def _no_data_summary(condition: Condition) -> str:
+    if condition.newest_event is None and condition.searched_since is not None:
+        return (
+            f"no timing events since {format_instant(condition.searched_since)}, "
+            "as far back as check reads: is the shipper or the app down?"
+        )
     if condition.newest_event is None:
         return "no timing events in the logs at all: is the shipper or the app down?"
     age_min = (condition.instant - condition.newest_event).total_seconds() / 60

@@ -45,9 +45,12 @@ from aggregator.windows import (
 class Evaluator:
     """Evaluates every rule of a config over one set of events."""
 
-    def __init__(self, events: pl.DataFrame, config: SloConfig) -> None:
+    def __init__(
+        self, events: pl.DataFrame, config: SloConfig, since: datetime | None = None
+    ) -> None:
         self.events = events
         self.config = config
+        self.since = since
         self.windows = self._windows()
         self.scopes = [("action", False)]
         if config.tenant_min_events is not None:
@@ -215,6 +218,7 @@ class Evaluator:
                         objective="data",
                         instant=instant,
                         newest_event=newest_event,
+                        searched_since=self.since,
                     )
                 )
         return conditions

@@ -88,12 +88,19 @@ class Sinks:
         for config in self.configs.values():
             if config.url_env is None:
                 continue
-            url = self.environ.get(config.url_env, "")
+            url = self.environ.get(config.url_env, "").strip()
             if not url:
                 msg = (
                     f"sink {config.name!r} reads its URL from ${config.url_env}, "
                     "which is unset or empty: export it (cron needs it in its "
                     "environment file)"
+                )
+                raise ConfigError(msg)
+            if not _is_http_url(url):
+                msg = (
+                    f"sink {config.name!r}: ${config.url_env} does not hold a valid "
+                    "http or https URL; check the environment file (the value is "
+                    "not shown because it is a secret)"
                 )
                 raise ConfigError(msg)
             self._urls[config.name] = url
@@ -125,6 +132,9 @@ class Sinks:
             return DeliveryFailure(sink, error.reason)
         except OSError as error:
             return DeliveryFailure(sink, f"write failed: {error.strerror or error}")
+        except Exception as error:  # noqa: BLE001 - one sink must not stop the others
+            # The message may quote the URL, so only the error class is shown.
+            return DeliveryFailure(sink, f"failed ({type(error).__name__})")
         return None
 
     def _post_with_retries(
@@ -156,6 +166,8 @@ def _post(url: str, payload: dict[str, Any], timeout_s: float) -> None:
         response = httpx.post(url, json=payload, timeout=timeout_s)
     except httpx.TimeoutException:
         raise _RetryableError("timed out") from None
+    except httpx.InvalidURL:
+        raise _DeliveryError("invalid URL") from None
     except httpx.HTTPError as error:
         raise _RetryableError(f"request failed ({type(error).__name__})") from None
 
@@ -166,6 +178,14 @@ def _post(url: str, payload: dict[str, Any], timeout_s: float) -> None:
     if response.status_code >= 500:
         raise _RetryableError(f"HTTP {response.status_code}")
     raise _DeliveryError(f"HTTP {response.status_code}")
+
+
+def _is_http_url(text: str) -> bool:
+    try:
+        url = httpx.URL(text)
+    except (httpx.InvalidURL, TypeError, ValueError):
+        return False
+    return url.scheme in ("http", "https") and bool(url.host)
 
 
 def _retry_after_s(response: httpx.Response) -> float | None:

@@ -82,9 +82,10 @@ def check_command(
     Run it every minute from cron; it prints only when an alert fires,
     repeats or resolves.
 
-    Exit status: 0 no active breach; 1 at least one active breach; 2 usage
-    or config error, or a missing logs folder; 3 an alert could not be
-    delivered (wins over 1); 4 the logs could not be read.
+    Exit status: 0 no active breach; 1 an alert condition holds or an alert
+    is still open; 2 usage or config error, a missing logs folder, or the
+    state lock held past --lock-timeout; 3 an alert could not be delivered
+    (wins over 1); 4 the logs could not be read.
     """
     config = _config(config_path, state_path, quiet=show_config)
     if show_config:
@@ -147,11 +148,11 @@ def _run(
     if replay_text is not None:
         since = parse_duration(replay_text)
         return replay(config, paths, since, now, is_live=is_live)
+    sinks = Sinks(config.sinks, stream=sys.stdout)
+    sinks.check_urls()
     if dry:
         return dry_run(config, paths, now, is_live=is_live)
 
-    sinks = Sinks(config.sinks, stream=sys.stdout)
-    sinks.check_urls()
     return check(
         config, paths, now, sinks, lock_timeout_s=lock_timeout_s, is_live=is_live
     )

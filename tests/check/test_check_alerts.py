@@ -332,7 +332,7 @@ class TestNoData:
         )
 
         assert result.returncode == 1
-        assert "no timing events in the logs at all" in result.stdout
+        assert "[FIRING] no-data: no timing events since" in result.stdout
 
 
 class TestErrors:
@@ -352,6 +352,23 @@ class TestErrors:
             ('[[sinks]]\ntype = "discord"', "needs url_env"),
             ('[[sinks]]\ntype = "pager"', "'pager'"),
             ("logs = [", "not valid TOML"),
+            ("logs = []", "empty list"),
+            ('[latency]\noutcomes = ["ok"]', "'success' and/or 'failure'"),
+            (
+                '[[burn_rate]]\nname = "a"\nfactor = 2\n[[burn_rate]]\nname = "a"\nfactor = 3',
+                "two entries named 'a'",
+            ),
+            ("[[burn_rate]]\nfactor = -1", "must be above 0"),
+            (
+                '[[burn_rate]]\nfactor = 2\nlong_window = "5m"\nshort_window = "1h"',
+                "swap them",
+            ),
+            ("sinks = []", "alerts would go nowhere"),
+            ('[[sinks]]\ntype = "stdout"\nseverities = []', "is empty"),
+            (
+                '[[sinks]]\ntype = "webhook"\nurl_env = "X"\ntimeout = "1h"',
+                "at most 60s",
+            ),
         ],
     )
     def test_invalid_config_exits_2_naming_the_key(
@@ -673,3 +690,97 @@ class TestObjectives:
         assert all(
             "700000000000000001" not in line for line in result.stdout.splitlines()
         )
+
+
+class TestTesterFindings:
+    def test_outcomes_setting_narrows_what_counts(
+        self, tmp_path: Path, traffic: TrafficLog
+    ) -> None:
+        traffic.add(
+            NOW - timedelta(minutes=40), NOW, per_minute=30, duration_ms=SLOW_MS
+        )
+        config = _config(
+            tmp_path, traffic.folder, extra='[latency]\noutcomes = ["failure"]\n'
+        )
+
+        result = run_check("--config", config, "--now", _at(NOW), "--dry-run")
+
+        assert result.returncode == 0, result.stdout
+
+    @pytest.mark.parametrize(
+        "url",
+        ["http://hook.invalid:SECRETport/x", "http://[SECRETTOKEN]/x", "ftp://h/x"],
+    )
+    def test_invalid_webhook_url_is_a_config_error_without_the_url(
+        self, tmp_path: Path, url: str
+    ) -> None:
+        (tmp_path / "logs").mkdir()
+        config = _config(tmp_path, tmp_path / "logs", _discord_sink())
+
+        result = run_check("--config", config, env={"TEST_HOOK": url})
+
+        assert result.returncode == 2
+        assert "does not hold a valid http or https URL" in result.stderr
+        assert "SECRET" not in result.stderr + result.stdout
+
+    def test_state_that_is_not_an_object_is_rebuilt(
+        self, tmp_path: Path, traffic: TrafficLog
+    ) -> None:
+        traffic.add(
+            NOW - timedelta(minutes=40), NOW, per_minute=30, duration_ms=SLOW_MS
+        )
+        (tmp_path / "state.json").write_text("[]")
+
+        result = run_check(
+            "--config", _config(tmp_path, traffic.folder), "--now", _at(NOW)
+        )
+
+        assert result.returncode == 1
+        assert "not an object" in result.stderr
+        assert "[FIRING]" in result.stdout
+
+    def test_open_alert_keeps_exit_1_until_resolved(
+        self, tmp_path: Path, traffic: TrafficLog
+    ) -> None:
+        traffic.add(
+            NOW - timedelta(minutes=40), NOW, per_minute=30, duration_ms=SLOW_MS
+        )
+        traffic.add(NOW, NOW + timedelta(hours=1), per_minute=30, duration_ms=FAST_MS)
+        config = _config(tmp_path, traffic.folder, extra="burn_rate = []\n")
+
+        run_check("--config", config, "--now", _at(NOW))
+        clearing = run_check(
+            "--config", config, "--now", _at(NOW + timedelta(minutes=7))
+        )
+        resolved = run_check(
+            "--config", config, "--now", _at(NOW + timedelta(minutes=30))
+        )
+
+        assert clearing.returncode == 1
+        assert resolved.returncode == 0
+
+    def test_after_a_gap_each_alert_sends_only_its_latest_news(
+        self, tmp_path: Path, traffic: TrafficLog
+    ) -> None:
+        traffic.add(NOW - timedelta(hours=2), NOW, per_minute=30, duration_ms=FAST_MS)
+        traffic.add(
+            NOW, NOW + timedelta(minutes=30), per_minute=30, duration_ms=SLOW_MS
+        )
+        traffic.add(
+            NOW + timedelta(minutes=30),
+            NOW + timedelta(hours=2),
+            per_minute=30,
+            duration_ms=FAST_MS,
+        )
+        config = _config(tmp_path, traffic.folder)
+
+        run_check("--config", config, "--now", _at(NOW))
+        after_gap = run_check(
+            "--config", config, "--now", _at(NOW + timedelta(minutes=59))
+        )
+
+        sustained = [
+            line for line in after_gap.stdout.splitlines() if "sustained" in line
+        ]
+        assert len(sustained) == 1
+        assert sustained[0].startswith("[RESOLVED]")
