@@ -64,8 +64,12 @@ def parse_group_keys(text: str) -> tuple[str, ...]:
     return keys
 
 
-def summarise(events: pl.DataFrame, options: SummaryOptions) -> pl.DataFrame:
+def summarise(
+    events: pl.DataFrame | pl.LazyFrame, options: SummaryOptions
+) -> pl.DataFrame:
     """Compute one row of metrics per group, sorted by p95 descending.
+
+    The work runs as one polars lazy query, projected to the columns it needs.
 
     Args:
         events: rows with the columns of `aggregator.loading.EVENT_SCHEMA`.
@@ -75,17 +79,26 @@ def summarise(events: pl.DataFrame, options: SummaryOptions) -> pl.DataFrame:
         The group columns, then `METRICS`, then `ack_p95_ms` when any event
         in the input carries `ack_ms`. Percentiles of an empty group are null.
     """
+    query = events.lazy()
     if options.outcome is not None:
-        events = events.filter(pl.col("outcome") == options.outcome)
+        query = query.filter(pl.col("outcome") == options.outcome)
 
-    has_ack = events.height > 0 and events["ack_ms"].null_count() < events.height
-    metrics = _metric_exprs(options.method, has_ack=has_ack)
+    has_ack = _has_ack(query)
     by = list(options.by)
-    summary = events.group_by(by).agg(metrics)
+    summary = (
+        query.select(list(dict.fromkeys([*by, "duration_ms", "outcome", "ack_ms"])))
+        .group_by(by)
+        .agg(_metric_exprs(options.method, has_ack=has_ack))
+        .sort(["p95_ms", *by], descending=[True] + [False] * len(by), nulls_last=True)
+        .select([*by, *METRICS, *([ACK_METRIC] if has_ack else [])])
+    )
+    return summary.collect()
 
-    return summary.sort(
-        ["p95_ms", *by], descending=[True] + [False] * len(by), nulls_last=True
-    ).select([*by, *METRICS, *([ACK_METRIC] if has_ack else [])])
+
+def _has_ack(query: pl.LazyFrame) -> bool:
+    """Tell whether any selected event carries `ack_ms`."""
+    count = query.select(pl.col("ack_ms").count()).collect().item()
+    return bool(count)
 
 
 def _metric_exprs(method: QuantileMethod, *, has_ack: bool) -> list[pl.Expr]:

@@ -226,3 +226,34 @@ def test_future_events_are_reported_and_not_used(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)[0]["count"] == 1
     assert "1 event dated after" in result.stderr
+
+
+def test_outcome_can_be_a_group_key() -> None:
+    result = run_report(SAMPLE_LOGS, "--by", "action,outcome", "--format", "json")
+
+    rows = json.loads(result.stdout)
+    assert result.returncode == 0, result.stderr
+    assert {row["outcome"] for row in rows} == {"success", "failure"}
+    assert all(row["failure_rate"] in (0.0, 1.0) for row in rows)
+
+
+class TestOddFilesFromTheCommandLine:
+    def test_empty_gzip_oneline_blank_and_crlf_files(self, tmp_path: Path) -> None:
+        (tmp_path / "a.jsonl").write_bytes(b"")
+        (tmp_path / "b.jsonl").write_text(_line())
+        (tmp_path / "c.jsonl").write_text(_line().rstrip("\n"))
+        three = (_line() + _line() + _line()).encode()
+        (tmp_path / "d.jsonl.gz").write_bytes(gzip.compress(three))
+        (tmp_path / "e.jsonl.gz").write_bytes(gzip.compress(b""))
+        (tmp_path / "f.jsonl").write_bytes(b"\n\n\n")
+        (tmp_path / "g.jsonl").write_bytes(
+            (_line() + _line()).replace("\n", "\r\n").encode()
+        )
+
+        plain = run_report(*sorted(tmp_path.glob("*.jsonl")), "--format", "json")
+        every = run_report(*sorted(tmp_path.glob("*.jsonl*")), "--format", "json")
+
+        assert (plain.returncode, every.returncode) == (0, 0)
+        assert json.loads(plain.stdout)[0]["count"] == 4
+        assert json.loads(every.stdout)[0]["count"] == 7
+        assert "malformed" not in every.stderr
