@@ -16,7 +16,6 @@ from __future__ import annotations
 import html
 import math
 import os
-import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -173,24 +172,6 @@ def render_dashboard(data: DashboardData, facts: PageFacts) -> str:
             "",
         ]
     )
-
-
-def write_page(text: str, target: Path) -> None:
-    """Write the page to `target` atomically: a reader sees old or new, never half.
-
-    The page goes to a new file in the same folder, created with the usual
-    mode less the umask, and is then renamed over `target`.
-    """
-    temporary = target.with_name(f".{target.name}.{secrets.token_hex(8)}")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
-    handle = os.open(temporary, flags, 0o666)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temporary, target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
 
 
 def _head(title: str) -> str:

@@ -13,7 +13,7 @@ import click
 import polars as pl
 from click.core import ParameterSource
 
-from aggregator.dashboard import dashboard_page, report_config, write_page
+from aggregator.dashboard import dashboard_page, report_config
 from aggregator.dashboard_data import DashboardOptions
 from aggregator.errors import InputError, NoEventsError
 from aggregator.loading import ProgressCallback, ReadStats, read_events
@@ -185,7 +185,7 @@ def _write_dashboard(
     config = _objectives_config()
     dashboard = DashboardOptions(outcome=options.outcome, method=options.method)
     page = dashboard_page(events, stats, config, dashboard, time_range)
-    write_page(page, Path(output))
+    _write(page, output)
     click.echo(f"datadrop-slo: wrote {output} ({events.height:,} events)", err=True)
 
 

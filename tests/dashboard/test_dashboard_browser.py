@@ -23,7 +23,7 @@ from dashboard_support import (
 )
 from helpers import REPO_ROOT
 
-from aggregator.dashboard import build_dashboard, write_page
+from aggregator.dashboard import build_dashboard
 from aggregator.dashboard_data import DashboardOptions
 from aggregator.slo_config import SloConfig
 from aggregator.timerange import TimeRange
@@ -54,7 +54,7 @@ def page_file(tmp_path: Path, logs: Path, time_range: TimeRange | None = None) -
         [logs], SloConfig(), DashboardOptions(), time_range or TimeRange()
     )
     target = tmp_path / "slo.html"
-    write_page(page, target)
+    target.write_text(page, encoding="utf-8")
     return target.as_uri()
 
 

@@ -24,7 +24,7 @@ from dashboard_support import (
 )
 from helpers import REPO_ROOT
 
-from aggregator.dashboard import CONTENT_SECURITY_POLICY, build_dashboard, write_page
+from aggregator.dashboard import CONTENT_SECURITY_POLICY, build_dashboard
 from aggregator.dashboard_data import DashboardOptions
 from aggregator.slo_config import SloConfig
 from aggregator.timerange import TimeRange
@@ -178,22 +178,3 @@ class TestEdgeRanges:
         assert [k for k in specs if k.startswith("latency-")] == ["latency-0"]
         assert specs["latency-0"]["data"][0]["y"] == [12.5]
         assert '<tr data-status="few events">' in page
-
-
-class TestWritePage:
-    def test_replaces_atomically(self, tmp_path: Path) -> None:
-        """The target is replaced whole, and no temporary file is left."""
-        target = tmp_path / "slo.html"
-        target.write_text("old", encoding="utf-8")
-        write_page("new page", target)
-        assert target.read_text(encoding="utf-8") == "new page"
-        assert [p.name for p in tmp_path.iterdir()] == ["slo.html"]
-
-    def test_failure_keeps_old_page(self, tmp_path: Path) -> None:
-        """A page that cannot be encoded leaves the old file untouched."""
-        target = tmp_path / "slo.html"
-        target.write_text("old", encoding="utf-8")
-        with pytest.raises(UnicodeEncodeError):
-            write_page("\ud800", target)
-        assert target.read_text(encoding="utf-8") == "old"
-        assert [p.name for p in tmp_path.iterdir()] == ["slo.html"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from datetime import timedelta
@@ -46,12 +45,23 @@ class TestReportHtml:
         latency = [key for key in specs if key.startswith("latency-")]
         assert len(latency) == distinct_actions(SAMPLE_LOGS)
 
-    def test_page_mode_follows_umask(self, tmp_path: Path) -> None:
+    def test_new_page_private(self, tmp_path: Path) -> None:
+        """The page lists tenant ids, so a new file is readable by its owner only."""
         target = tmp_path / "slo.html"
         result = run_report("--format", "html", "-o", target, SAMPLE_LOGS, cwd=tmp_path)
         assert result.returncode == 0, result.stderr
-        expected = 0o666 & ~_umask()
-        assert target.stat().st_mode & 0o777 == expected
+        assert target.stat().st_mode & 0o777 == 0o600
+
+    def test_replaces_page_whole(self, tmp_path: Path) -> None:
+        """An existing page is replaced atomically and keeps its mode."""
+        target = tmp_path / "slo.html"
+        target.write_text("old page", encoding="utf-8")
+        target.chmod(0o644)
+        result = run_report("--format", "html", "-o", target, SAMPLE_LOGS, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert target.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+        assert target.stat().st_mode & 0o777 == 0o644
+        assert sorted(path.name for path in tmp_path.iterdir()) == ["slo.html"]
 
     def test_needs_output_file(self, tmp_path: Path) -> None:
         """Without -o the command stops before reading, with the fix named."""
@@ -107,9 +117,3 @@ class TestReportHtml:
         assert result.returncode == 0, result.stderr
         assert "wrote" in result.stderr
         assert "(120 events)" in result.stderr
-
-
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
