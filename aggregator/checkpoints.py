@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from aggregator.ship_errors import StateFileError
+from aggregator.errors import StateFileError
 
 STATE_VERSION = 1
 

@@ -8,10 +8,15 @@ Hierarchy::
     ├── NoEventsError       the inputs hold no timing events
     ├── InvalidOptionError  an option value such as `--since` or `--by` is invalid
     │   (also a ValueError)
-    └── ConfigError         `slo.toml` is missing, not TOML, or has an invalid setting
+    ├── ConfigError         `slo.toml` is missing, not TOML, or has an invalid setting
+    └── ShipError           raised by `ship`
+        ├── StateFileError      the state file cannot be read, parsed or written
+        ├── LockHeldError       another shipper holds the lock on the state file
+        └── OutputWriteError    a line could not be appended to the output folder
 
-The CLI maps every one of them to exit status 2, except that `check` exits
-with 4 when logs cannot be read.
+The CLI maps every one of them to exit status 2, with these exceptions: `check`
+exits with 4 when logs cannot be read, and `ship` exits with 4 on
+`LockHeldError` and with 1 on `OutputWriteError`.
 """
 
 from __future__ import annotations
@@ -39,3 +44,19 @@ class InvalidOptionError(AggregatorError, ValueError):
 
 class ConfigError(AggregatorError):
     """The SLO config file cannot be used."""
+
+
+class ShipError(AggregatorError):
+    """Base class of every error raised by the shipper."""
+
+
+class StateFileError(ShipError):
+    """The state file with the checkpoints cannot be read, parsed or written."""
+
+
+class LockHeldError(ShipError):
+    """Another shipper is running with the same state file."""
+
+
+class OutputWriteError(ShipError):
+    """Appending to a file in the output folder failed."""

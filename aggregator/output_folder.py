@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from aggregator.checkpoints import sync_folder
-from aggregator.ship_errors import OutputWriteError
+from aggregator.errors import OutputWriteError
 
 OUTPUT_FILE_MODE = 0o640
 

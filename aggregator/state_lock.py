@@ -12,7 +12,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from aggregator.ship_errors import LockHeldError, StateFileError
+from aggregator.errors import LockHeldError, StateFileError
 
 
 class StateLock:

@@ -20,8 +20,8 @@ import click
 import structlog
 
 from aggregator.checkpoints import ShipState
+from aggregator.errors import LockHeldError, OutputWriteError, StateFileError
 from aggregator.output_folder import OutputFolder
-from aggregator.ship_errors import LockHeldError, OutputWriteError, StateFileError
 from aggregator.shipping import (
     DEFAULT_ROTATE_WAIT_S,
     ShipCounts,
