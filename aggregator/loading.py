@@ -12,12 +12,15 @@ reason, with the first line number of each reason, and events that repeat an
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
+from aggregator.cache import CachedFile, EventCache, FileIdentity
 from aggregator.errors import UnreadableInputError
 from aggregator.event_columns import EVENT_SCHEMA
 from aggregator.fast_reader import classify_batch, empty_events
@@ -80,6 +83,8 @@ class FileStats:
     blank: int = 0
     skipped: dict[str, SkipTally] = field(default_factory=dict)
     error: str | None = None
+    # True when the last line has no newline: a writer may still append to it.
+    is_cut_off: bool = False
 
     @property
     def skipped_total(self) -> int:
@@ -159,12 +164,15 @@ def read_events(
     paths: Iterable[str | os.PathLike[str]],
     *,
     on_file: ProgressCallback | None = None,
+    cache: EventCache | None = None,
 ) -> tuple[pl.DataFrame, ReadStats]:
     """Read, validate and de-duplicate the timing events of files and folders.
 
     Args:
         paths: files or folders; folders contribute their log files.
         on_file: called after each file as `on_file(done, total, path)`.
+        cache: where to keep and find the parsed events of closed files;
+            None reads every file in full.
 
     Returns:
         The events, one row each, with the columns of `EVENT_SCHEMA` in
@@ -173,24 +181,35 @@ def read_events(
     Raises:
         InputError: a path is missing or unreadable, or a folder holds no logs.
     """
-    return read_files(find_log_files(paths), on_file=on_file)
+    return read_files(find_log_files(paths), on_file=on_file, cache=cache)
 
 
 def read_files(
-    files: list[Path], *, on_file: ProgressCallback | None = None
+    files: list[Path],
+    *,
+    on_file: ProgressCallback | None = None,
+    cache: EventCache | None = None,
 ) -> tuple[pl.DataFrame, ReadStats]:
-    """Read, validate and de-duplicate the timing events of these files."""
+    """Read, validate and de-duplicate the timing events of these files.
+
+    With a `cache`, a closed file is read from its entry when the entry is
+    current, and stored in the cache otherwise. The result is the same.
+    """
     stats = ReadStats()
     frames: list[pl.DataFrame] = []
 
     for index, path in enumerate(files, start=1):
-        stats.files.append(_read_file(path, frames))
+        if cache is None:
+            stats.files.append(_read_file(path, frames))
+        else:
+            stats.files.append(_read_file_cached(path, frames, cache))
         if on_file is not None:
             on_file(index, len(files), path)
 
-    # NOTE: every event stays in memory as full string columns until the
-    # de-duplication below, so peak memory grows with the input size.
-    events = pl.concat([_in_schema_order(empty_events()), *frames])
+    # Chunks are kept as read: rechunking would copy every event once more.
+    events = pl.concat(
+        [_in_schema_order(empty_events()), *frames], how="vertical", rechunk=False
+    )
     return _drop_duplicates(events, stats), stats
 
 
@@ -207,11 +226,72 @@ def _in_schema_order(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _read_file_cached(
+    path: Path, frames: list[pl.DataFrame], cache: EventCache
+) -> FileStats:
+    """Read one file from `cache` if its entry is current; else read and store it."""
+    identity = FileIdentity.of(path)
+    is_closed = identity is not None and identity.is_closed(time.time())
+    if identity is None or not is_closed:
+        return _read_file(path, frames)
+
+    cached = cache.load(identity)
+    if cached is not None:
+        stats = _stats_from_counts(path, cached.counts)
+        if stats is not None and stats.events == cached.events.height:
+            frames.append(cached.events)
+            return stats
+
+    file_frames: list[pl.DataFrame] = []
+    stats = _read_file(path, file_frames)
+    frames.extend(file_frames)
+
+    is_unchanged = FileIdentity.of(path) == identity
+    if is_unchanged and stats.error is None and not stats.is_cut_off:
+        events = pl.concat([_in_schema_order(empty_events()), *file_frames])
+        cache.store(identity, CachedFile(events, _counts_of(stats)))
+    return stats
+
+
+def _counts_of(stats: FileStats) -> dict[str, object]:
+    return {
+        "lines": stats.lines,
+        "events": stats.events,
+        "other": stats.other,
+        "blank": stats.blank,
+        "skipped": {
+            code: [tally.count, tally.first_line, tally.message]
+            for code, tally in stats.skipped.items()
+        },
+    }
+
+
+def _stats_from_counts(path: Path, counts: dict[str, Any]) -> FileStats | None:
+    """Rebuild a file's counts from a cache entry; None if they are not valid."""
+    try:
+        skipped = {
+            str(code): SkipTally(int(count), int(first_line), str(message))
+            for code, (count, first_line, message) in counts["skipped"].items()
+        }
+        return FileStats(
+            path,
+            lines=int(counts["lines"]),
+            events=int(counts["events"]),
+            other=int(counts["other"]),
+            blank=int(counts["blank"]),
+            skipped=skipped,
+        )
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
 def _read_file(path: Path, frames: list[pl.DataFrame]) -> FileStats:
     stats = FileStats(path)
     source = LineSource(path)
     try:
         for item in iter_line_batches(source.chunks()):
+            if isinstance(item, RawLine) and not item.is_complete:
+                stats.is_cut_off = True
             frames.append(_in_schema_order(_read_item(item, stats)))
     except OSError as error:
         msg = (
@@ -263,10 +343,12 @@ def _classify(
 
 def _drop_duplicates(events: pl.DataFrame, stats: ReadStats) -> pl.DataFrame:
     """Keep the first event of each `event_id`; count the rest."""
-    unique = events.unique("event_id", keep="first", maintain_order=True)
-    stats.duplicates = events.height - unique.height
+    # A mask rather than `unique`: without duplicates, no column is copied.
+    is_first = events["event_id"].is_first_distinct()
+    stats.duplicates = events.height - int(is_first.sum())
     if stats.duplicates == 0:
-        return unique
+        return events
+    unique = events.filter(is_first)
 
     variants = (
         events.unique(maintain_order=False)

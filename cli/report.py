@@ -13,9 +13,11 @@ import click
 import polars as pl
 from click.core import ParameterSource
 
+from aggregator.cache import EventCache
 from aggregator.dashboard import dashboard_page, report_config
 from aggregator.dashboard_data import DashboardOptions
 from aggregator.errors import InputError, NoEventsError
+from aggregator.event_columns import EVENT_SCHEMA
 from aggregator.loading import ProgressCallback, ReadStats, read_events
 from aggregator.quantiles import QuantileMethod
 from aggregator.slo_config import SloConfig
@@ -102,6 +104,12 @@ HTML_NEEDS_OUTPUT = (
     default=None,
     help="Write the report to this file instead of stdout.",
 )
+@click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Read every file in full, without using or updating the cache of "
+    "parsed closed files in $XDG_CACHE_HOME/datadrop-slo.",
+)
 def report(
     paths: tuple[str, ...],
     by: tuple[str, ...],
@@ -113,6 +121,7 @@ def report(
     until: str | None,
     now: datetime | None,
     output: str | None,
+    no_cache: bool,
 ) -> None:
     """Report p50/p90/p95/p99 latency per group from timing log files.
 
@@ -133,9 +142,12 @@ def report(
     if output_format == "html" and output is None:
         raise click.UsageError(HTML_NEEDS_OUTPUT)
 
-    events, stats = read_events(paths, on_file=_progress_printer())
+    cache = None if no_cache else EventCache(EventCache.default_folder(), EVENT_SCHEMA)
+    events, stats = read_events(paths, on_file=_progress_printer(), cache=cache)
     for note in read_notes(stats):
         click.echo(f"datadrop-slo: {note}", err=True)
+    if cache is not None and cache.error is not None:
+        click.echo(f"datadrop-slo: cache not written: {cache.error}", err=True)
 
     events = _drop_future(events, now)
     events = _select(events, stats, time_range, options.outcome)

@@ -1,0 +1,165 @@
+"""Keep the parsed events of closed log files as Parquet, to repeat reports fast.
+
+An entry contains one file's events, before de-duplication across files, and
+the counts of what reading it found (lines, other lines, skipped lines per
+reason with the first line number). It is keyed by the file's device and
+inode, and stores the file's size, modification time in nanoseconds and
+`FORMAT_VERSION`; an entry whose stored values differ from the file's
+current ones is ignored and replaced.
+
+Only closed files are cached: a file modified within `OPEN_FILE_AGE_S`, a
+file whose last line has no newline, a file that changed while it was read
+and a file whose reading stopped early are always read in full.
+
+Entries live under `$XDG_CACHE_HOME/datadrop-slo` (default
+`~/.cache/datadrop-slo`) with mode 0600 in a folder of mode 0700, and are
+written to a temporary file first and renamed into place, so a reader
+never sees half an entry. An entry that cannot be read or decoded is
+ignored and rebuilt.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+FORMAT_VERSION = 1
+
+# A file modified more recently than this may still be written to.
+OPEN_FILE_AGE_S = 60.0
+
+FOLDER_MODE = 0o700
+
+_METADATA_KEY = "datadrop_slo_cache"
+
+# Errors that make an entry unusable: missing, unreadable, not Parquet, or
+# Parquet without the expected columns.
+_ENTRY_ERRORS = (
+    OSError,
+    ValueError,
+    KeyError,
+    TypeError,
+    pl.exceptions.PolarsError,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FileIdentity:
+    """The device, inode, size and mtime that a current cache entry must match."""
+
+    device: int
+    inode: int
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, path: Path) -> FileIdentity | None:
+        """Return the identity of a regular file, or None for anything else."""
+        try:
+            status = os.stat(path)
+        except OSError:
+            return None
+        if not stat.S_ISREG(status.st_mode):
+            return None
+        return cls(status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns)
+
+    def is_closed(self, now_s: float) -> bool:
+        """Tell whether the file was last modified long enough ago to cache."""
+        return self.mtime_ns / 1e9 < now_s - OPEN_FILE_AGE_S
+
+    def entry_name(self) -> str:
+        return f"{self.device:x}-{self.inode:x}.parquet"
+
+    def as_metadata(self) -> dict[str, int]:
+        return {
+            "version": FORMAT_VERSION,
+            "size": self.size,
+            "mtime_ns": self.mtime_ns,
+        }
+
+
+@dataclass(slots=True)
+class CachedFile:
+    """A file's events, and its read counts as JSON-ready data."""
+
+    events: pl.DataFrame
+    counts: dict[str, Any]
+
+
+@dataclass(slots=True)
+class EventCache:
+    """Cached events of closed log files, in one folder.
+
+    `error` stores the first failure to write an entry; a failed write never
+    fails the read, it only leaves the file uncached.
+    """
+
+    folder: Path
+    schema: dict[str, pl.DataType]
+    error: str | None = field(default=None)
+
+    @classmethod
+    def default_folder(cls) -> Path:
+        """Return `$XDG_CACHE_HOME/datadrop-slo`, or `~/.cache/datadrop-slo`."""
+        base = os.environ.get("XDG_CACHE_HOME", "")
+        if not os.path.isabs(base):
+            # The XDG base directory spec says to ignore a relative value.
+            base = str(Path.home() / ".cache")
+        return Path(base) / "datadrop-slo"
+
+    def load(self, identity: FileIdentity) -> CachedFile | None:
+        """Return the entry for `identity`, or None if it is missing or stale."""
+        entry = self.folder / identity.entry_name()
+        try:
+            metadata = pl.read_parquet_metadata(entry)
+            stored = json.loads(metadata[_METADATA_KEY])
+            if stored["identity"] != identity.as_metadata():
+                return None
+            events = pl.read_parquet(entry)
+        except _ENTRY_ERRORS:
+            return None
+
+        if dict(events.schema) != self.schema:
+            return None
+        return CachedFile(events, stored["counts"])
+
+    def store(self, identity: FileIdentity, cached: CachedFile) -> None:
+        """Write the entry for `identity` atomically; record the first failure."""
+        metadata = {
+            _METADATA_KEY: json.dumps(
+                {"identity": identity.as_metadata(), "counts": cached.counts}
+            )
+        }
+        try:
+            self._prepare_folder()
+            self._write_entry(identity.entry_name(), cached.events, metadata)
+        except (OSError, pl.exceptions.PolarsError) as error:
+            if self.error is None:
+                reason = getattr(error, "strerror", None) or error
+                self.error = f"{self.folder}: {reason}"
+
+    def _prepare_folder(self) -> None:
+        """Create the folder with mode 0700, or tighten an existing one to it."""
+        self.folder.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
+        if stat.S_IMODE(self.folder.stat().st_mode) != FOLDER_MODE:
+            os.chmod(self.folder, FOLDER_MODE)
+
+    def _write_entry(
+        self, name: str, events: pl.DataFrame, metadata: dict[str, str]
+    ) -> None:
+        # mkstemp creates the file with mode 0600.
+        handle, temporary = tempfile.mkstemp(dir=self.folder, prefix=".entry-")
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                events.write_parquet(stream, metadata=metadata)
+            os.replace(temporary, self.folder / name)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise

@@ -1,0 +1,205 @@
+"""The cache of parsed closed files gives the same events and notes as a cold read."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import stat
+import time
+from pathlib import Path
+
+import orjson
+import polars as pl
+import pytest
+from click.testing import CliRunner
+from polars.testing import assert_frame_equal
+
+from aggregator.cache import EventCache
+from aggregator.event_columns import EVENT_SCHEMA
+from aggregator.loading import read_files
+from cli.main import main
+from cli.notes import read_notes
+
+HOUR_S = 3600
+
+
+def _timing_line(index: int, **changes: object) -> bytes:
+    line: dict[str, object] = {
+        "timestamp": f"2026-11-30T14:{index % 60:02d}:09.231840Z",
+        "level": "info",
+        "event": "timing",
+        "action": "config.update",
+        "duration_ms": index / 7,
+        "outcome": "success",
+        "tenant": str(10**18 + index % 40),
+        "action_type": "config",
+        "entrypoint": "bot",
+        "service": "datadrop-bot",
+        "event_id": f"{index:032x}",
+        "schema": 1,
+    }
+    line.update(changes)
+    return orjson.dumps(line)
+
+
+def _log_lines(first: int, count: int) -> list[bytes]:
+    lines = [_timing_line(index) for index in range(first, first + count)]
+    lines[3] = b'{"timestamp": "2026-11-30T14:00:00Z", "event": "timing"'
+    lines[5] = b'{"timestamp":"2026-11-30T14:00:00.000000Z","event":"ready"}'
+    lines[7] = _timing_line(first + 7, duration_ms="fast")
+    return lines
+
+
+def _age(path: Path, seconds: float = 2 * HOUR_S) -> None:
+    """Set the modification time `seconds` in the past, as a closed file has."""
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+
+
+def _write_closed(path: Path, lines: list[bytes]) -> Path:
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    _age(path)
+    return path
+
+
+@pytest.fixture
+def logs(tmp_path: Path) -> list[Path]:
+    """Two closed files, one gzip, sharing some event ids and holding bad lines."""
+    first = _write_closed(tmp_path / "a.jsonl", _log_lines(0, 200))
+    second = tmp_path / "b.jsonl.gz"
+    second.write_bytes(gzip.compress(b"\n".join(_log_lines(150, 200)) + b"\n"))
+    _age(second)
+    return [first, second]
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> EventCache:
+    return EventCache(tmp_path / "cache" / "datadrop-slo", EVENT_SCHEMA)
+
+
+def _entries(cache: EventCache) -> list[Path]:
+    if not cache.folder.exists():
+        return []
+    return sorted(cache.folder.glob("*.parquet"))
+
+
+class TestEventCache:
+    def test_warm_read_equals_cold(self, logs: list[Path], cache: EventCache) -> None:
+        """A read served from the cache returns the cold read's frame and notes."""
+        cold_events, cold_stats = read_files(logs)
+
+        first_events, first_stats = read_files(logs, cache=cache)
+        warm_events, warm_stats = read_files(logs, cache=cache)
+
+        assert len(_entries(cache)) == 2
+        assert_frame_equal(first_events, cold_events)
+        assert_frame_equal(warm_events, cold_events)
+        assert read_notes(first_stats) == read_notes(cold_stats)
+        assert read_notes(warm_stats) == read_notes(cold_stats)
+        assert warm_stats.duplicates == cold_stats.duplicates == 47
+        assert warm_stats.lines == cold_stats.lines
+
+    def test_entry_modes(self, logs: list[Path], cache: EventCache) -> None:
+        """Entries are private: mode 0600 in a folder of mode 0700."""
+        read_files(logs, cache=cache)
+
+        assert stat.S_IMODE(cache.folder.stat().st_mode) == 0o700
+        for entry in _entries(cache):
+            assert stat.S_IMODE(entry.stat().st_mode) == 0o600
+        assert not list(cache.folder.glob(".entry-*"))
+
+    def test_appended_file_reread(self, logs: list[Path], cache: EventCache) -> None:
+        """Lines appended to a cached file appear in the next read."""
+        read_files(logs, cache=cache)
+        with logs[0].open("ab") as stream:
+            stream.write(_timing_line(5000) + b"\n")
+        _age(logs[0])
+
+        events, _ = read_files(logs, cache=cache)
+        cold_events, _ = read_files(logs)
+
+        assert f"{5000:032x}" in events["event_id"].to_list()
+        assert_frame_equal(events, cold_events)
+
+    def test_same_size_rewrite_reread(
+        self, logs: list[Path], cache: EventCache
+    ) -> None:
+        """A file rewritten with the same size but a new mtime is read again."""
+        read_files(logs, cache=cache)
+        data = logs[0].read_bytes().replace(b'"config.update"', b'"config.delete"')
+        logs[0].write_bytes(data)
+        _age(logs[0], HOUR_S)
+
+        events, _ = read_files(logs, cache=cache)
+
+        assert "config.delete" in events["action"].to_list()
+
+    def test_recent_file_not_cached(self, tmp_path: Path, cache: EventCache) -> None:
+        """A file modified within the last minute may still grow: no entry."""
+        path = tmp_path / "live.jsonl"
+        path.write_bytes(b"\n".join(_log_lines(0, 20)) + b"\n")
+
+        read_files([path], cache=cache)
+
+        assert _entries(cache) == []
+
+    def test_cut_off_file_not_cached(self, tmp_path: Path, cache: EventCache) -> None:
+        """A file whose last line has no newline is being written: no entry."""
+        path = tmp_path / "cut.jsonl"
+        path.write_bytes(b"\n".join(_log_lines(0, 20)))
+        _age(path)
+
+        _, stats = read_files([path], cache=cache)
+
+        assert stats.files[0].is_cut_off
+        assert _entries(cache) == []
+
+    def test_corrupt_entry_rebuilt(self, logs: list[Path], cache: EventCache) -> None:
+        """An entry that is not Parquet is ignored, and replaced by a good one."""
+        cold_events, _ = read_files(logs)
+        read_files(logs, cache=cache)
+        for entry in _entries(cache):
+            entry.write_bytes(b"not parquet")
+
+        events, _ = read_files(logs, cache=cache)
+        warm_events, _ = read_files(logs, cache=cache)
+
+        assert_frame_equal(events, cold_events)
+        assert_frame_equal(warm_events, cold_events)
+        for entry in _entries(cache):
+            assert pl.read_parquet(entry).height > 0
+
+    def test_unwritable_folder_recorded(self, logs: list[Path], tmp_path: Path) -> None:
+        """A cache that cannot be written leaves the read whole and records why."""
+        blocker = tmp_path / "blocker"
+        blocker.write_bytes(b"")
+        cache = EventCache(blocker / "datadrop-slo", EVENT_SCHEMA)
+
+        events, _ = read_files(logs, cache=cache)
+
+        assert events.height == 347
+        assert cache.error is not None
+
+
+class TestReportCacheOption:
+    def test_report_uses_xdg_cache(
+        self, logs: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """`report` keeps entries under $XDG_CACHE_HOME/datadrop-slo."""
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+
+        result = CliRunner().invoke(main, ["report", *map(str, logs)])
+
+        assert result.exit_code == 0, result.output
+        assert len(list((tmp_path / "xdg" / "datadrop-slo").glob("*.parquet"))) == 2
+
+    def test_no_cache_writes_nothing(
+        self, logs: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """`report --no-cache` neither reads nor writes the cache folder."""
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+
+        result = CliRunner().invoke(main, ["report", "--no-cache", *map(str, logs)])
+
+        assert result.exit_code == 0, result.output
+        assert not (tmp_path / "xdg").exists()
