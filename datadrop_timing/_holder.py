@@ -8,22 +8,41 @@ value written into the holder reaches the code that opened it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextvars import ContextVar, Token
 
 _UNSET: object = object()
 
 
 class OperationHolder:
-    """Mutable values of one operation, shared by every copy of its context."""
+    """Mutable values of one operation, shared by every copy of its context.
 
-    __slots__ = ("tenant",)
+    `TimingMiddleware` binds the holder itself as the `tenant` context value,
+    and `normalise_tenant` resolves it when a line is written. So a tenant set
+    in a worker thread, or found by routing after the request started,
+    reaches every later line of the request.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("default_tenant", "tenant")
+
+    def __init__(self, default_tenant: Callable[[], object] | None = None) -> None:
         self.tenant: object = _UNSET
+        self.default_tenant = default_tenant
 
     def has_tenant(self) -> bool:
         """Tell whether a tenant was set during the operation."""
         return self.tenant is not _UNSET
+
+    def resolved_tenant(self) -> object:
+        """Return the tenant set last, else `default_tenant()`, else None."""
+        if self.tenant is not _UNSET:
+            return self.tenant
+        if self.default_tenant is not None:
+            return self.default_tenant()
+        return None
+
+    def __repr__(self) -> str:
+        return repr(self.resolved_tenant())
 
 
 _current_holder: ContextVar[OperationHolder | None] = ContextVar(
@@ -31,9 +50,11 @@ _current_holder: ContextVar[OperationHolder | None] = ContextVar(
 )
 
 
-def open_holder() -> tuple[OperationHolder, Token[OperationHolder | None]]:
+def open_holder(
+    default_tenant: Callable[[], object] | None = None,
+) -> tuple[OperationHolder, Token[OperationHolder | None]]:
     """Make a new holder current; pass the token to `close_holder`."""
-    holder = OperationHolder()
+    holder = OperationHolder(default_tenant)
     return holder, _current_holder.set(holder)
 
 

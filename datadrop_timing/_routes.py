@@ -9,23 +9,39 @@ has grown by the raw prefix of each `Mount`. The innermost route's
 `path_format` is the end of the template. Its prefix contains the mount paths
 and `include_router` prefixes, which FastAPI does not fold into the route
 object, and is rebuilt from the raw path by writing `{name}` for each segment
-equal to a path parameter's value.
+that converts to a path parameter's value (`007` for `{n:int}` = 7). A prefix
+parameter that no segment converts to would leave a raw segment in the
+template, so such a request gets the fixed `UNRESOLVED_ROUTE` instead.
+
+FastAPI 0.165 sets `route` in the scope only for its own routes. For a plain
+Starlette route, such as FastAPI's `/docs` and `/openapi.json`, the route is
+found among the app's routes by the `endpoint` routing left in the scope.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 UNMATCHED_ROUTE = "<unmatched>"
 
+# A matched request whose mount prefix could not be turned into a template.
+UNRESOLVED_ROUTE = "<unresolved>"
 
-def route_template(scope: Mapping[str, Any], entry_root_path: str) -> str:
-    """Return the route template of a routed request, or `UNMATCHED_ROUTE`.
+# How deep mounts are searched for a route found by its endpoint.
+_MAX_MOUNT_DEPTH = 8
+
+
+def route_template(
+    scope: Mapping[str, Any], entry_root_path: str, entry_app: object = None
+) -> str:
+    """Return the route template of a routed request, or a fixed value.
 
     Args:
         scope: the request's scope after the app handled it.
         entry_root_path: `root_path` as it was before routing changed it.
+        entry_app: `scope["app"]` as it was before routing, searched for a
+            route that routing did not record in `scope["route"]`.
 
     A path that matched a route only partially, such as a wrong method (405),
     gets that route's template. In a Starlette app, a request that reached a
@@ -34,6 +50,8 @@ def route_template(scope: Mapping[str, Any], entry_root_path: str) -> str:
     there the request is unmatched.
     """
     route = scope.get("route")
+    if route is None and scope.get("endpoint") is not None:
+        route = _find_route(_routes_of(entry_app), scope["endpoint"], 0)
     path_format = getattr(route, "path_format", None)
     if not isinstance(path_format, str):
         return UNMATCHED_ROUTE
@@ -60,6 +78,8 @@ def route_template(scope: Mapping[str, Any], entry_root_path: str) -> str:
 
     unused = {name: value for name, value in params.items() if name not in own_names}
     prefix = [_template_segment(segment, unused) for segment in prefix_segments]
+    if unused:
+        return UNRESOLVED_ROUTE
     return "/" + "/".join([*prefix, *own_segments])
 
 
@@ -75,12 +95,49 @@ def _segments(path: str) -> list[str]:
 
 
 def _template_segment(segment: str, unused: dict[str, Any]) -> str:
-    """Return `{name}` for the first unused parameter whose value is `segment`."""
+    """Return `{name}` for the first unused parameter `segment` converts to."""
     for name, value in unused.items():
-        if str(value) == segment:
+        if _converts_to(segment, value):
             del unused[name]
             return "{" + name + "}"
     return segment
+
+
+def _converts_to(segment: str, value: object) -> bool:
+    """Tell whether a raw segment is the text of a converted path parameter.
+
+    Starlette's convertors give `int`, `float`, `uuid.UUID` or `str`, and each
+    of these types parses its own text back, so `int("007") == 7` matches.
+    """
+    if str(value) == segment:
+        return True
+    if isinstance(value, (str, bool)):
+        return False
+    parse: Any = type(value)
+    try:
+        return bool(parse(segment) == value)
+    except (TypeError, ValueError, ArithmeticError):
+        return False
+
+
+def _routes_of(app: object) -> list[Any]:
+    routes = getattr(app, "routes", None)
+    return list(routes) if isinstance(routes, Iterable) else []
+
+
+def _find_route(routes: list[Any], endpoint: object, depth: int) -> object:
+    """Return the route, here or in a mounted app, whose endpoint is `endpoint`."""
+    for route in routes:
+        if getattr(route, "endpoint", None) is endpoint and not _is_mount(route):
+            return route
+    if depth >= _MAX_MOUNT_DEPTH:
+        return None
+    for route in routes:
+        if _is_mount(route):
+            found = _find_route(_routes_of(route), endpoint, depth + 1)
+            if found is not None:
+                return found
+    return None
 
 
 def _has_path_convertor(route: object) -> bool:

@@ -14,7 +14,12 @@ Outcome rules:
 
 - 5xx responses and unhandled exceptions are failures; the exception is
   re-raised to the server unchanged, so its traceback still reaches the
-  server's error log.
+  server's error log, with the request's `request_id` and `tenant` added by
+  `datadrop_timing.server_logs.LibraryRecordFilter`.
+- For an unhandled exception before the response started, the middleware
+  sends the 500 response itself, with the `X-Request-ID` header, using the
+  app's handler for 500 or `Exception` if it has one. Starlette's debug page
+  (`debug=True`) is left to Starlette and has no such header.
 - 4xx responses are client errors: outcome `success`, `error_type` such as
   `HTTP404`, and their `status_code`.
 - A client that disconnects before the last byte gets `status_code` 499 and
@@ -23,12 +28,17 @@ Outcome rules:
 Lifespan and websocket scopes pass through untouched, and so do requests to
 the excluded paths (health and metrics routes by default).
 
+The tenant of every line of the request is the request's `OperationHolder`:
+the value given to `set_tenant()` last, else the `guild_id` path parameter
+once routing has matched, else null.
+
 Importing this module imports neither Starlette nor FastAPI.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import re
 from collections.abc import Awaitable, Callable, Collection, Mapping, MutableMapping
 from typing import Any
@@ -37,6 +47,7 @@ from datadrop_timing._holder import OperationHolder, close_holder, open_holder
 from datadrop_timing._routes import route_template
 from datadrop_timing.clock import SYSTEM_CLOCK, Clock
 from datadrop_timing.context import bind_context, new_request_id, normalise_tenant
+from datadrop_timing.server_logs import remember_error_context
 from datadrop_timing.timer import Span, timed
 
 Scope = MutableMapping[str, Any]
@@ -57,6 +68,9 @@ _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 # A guild id is a Discord snowflake: digits only, at most 20 of them.
 _GUILD_ID = re.compile(r"[0-9]{1,20}")
+
+# The response Starlette's `ServerErrorMiddleware` sends for an unhandled error.
+_SERVER_ERROR_BODY = b"Internal Server Error"
 
 
 def accept_request_id(value: str | None) -> str:
@@ -105,10 +119,9 @@ class TimingMiddleware:
             return
 
         exchange = _Exchange(scope, self._timer.start())
-        holder, token = open_holder()
+        holder, token = open_holder(exchange.tenant_from_route)
         try:
-            context = exchange.context_values()
-            with bind_context(**context):
+            with bind_context(**exchange.context_values(), tenant=holder):
                 await self._run(exchange, holder, scope, receive, send)
         finally:
             close_holder(token)
@@ -121,10 +134,17 @@ class TimingMiddleware:
         receive: Receive,
         send: Send,
     ) -> None:
+        timed_send = exchange.wrap_send(send, holder)
         try:
-            await self.app(
-                scope, exchange.wrap_receive(receive), exchange.wrap_send(send, holder)
-            )
+            await self.app(scope, exchange.wrap_receive(receive), timed_send)
+        except Exception as error:
+            has_response = exchange.status_code is not None
+            exchange.finish(holder, error)
+            if not has_response:
+                await _send_server_error(
+                    exchange.entry_app, scope, receive, timed_send, error
+                )
+            raise
         except BaseException as error:
             exchange.finish(holder, error)
             raise
@@ -139,6 +159,7 @@ class _Exchange:
         self.scope = scope
         self.span = span
         self.entry_root_path = str(scope.get("root_path", ""))
+        self.entry_app = scope.get("app")
         self.request_id = accept_request_id(_header(scope, REQUEST_ID_HEADER))
         self.status_code: int | None = None
         self.is_complete = False
@@ -148,6 +169,10 @@ class _Exchange:
     def context_values(self) -> dict[str, Any]:
         """Return the values to bind for the request's other log lines."""
         return {"entrypoint": "api", "request_id": self.request_id}
+
+    def tenant_from_route(self) -> str | None:
+        """Return the `guild_id` path parameter, present once routing matched."""
+        return tenant_from_path_params(self.scope.get("path_params") or {})
 
     def wrap_receive(self, receive: Receive) -> Receive:
         async def receive_noting_disconnect() -> Message:
@@ -163,6 +188,7 @@ class _Exchange:
             kind = message["type"]
             if kind == "http.response.start":
                 message = self._with_request_id(message)
+            if kind == "http.response.start" and not self.is_finished:
                 self.status_code = int(message["status"])
                 self.span.set(ttfb_ms=self.span.elapsed_ms())
 
@@ -183,16 +209,22 @@ class _Exchange:
         self._record_outcome(error)
         self.span.set(
             method=self.scope.get("method"),
-            route=route_template(self.scope, self.entry_root_path),
+            route=route_template(self.scope, self.entry_root_path, self.entry_app),
             status_code=self.status_code,
         )
         self.span.fields["request_id"] = self.request_id
         self.span.fields["entrypoint"] = "api"
-        self.span.set_tenant(
-            holder.tenant
-            if holder.has_tenant()
-            else tenant_from_path_params(self.scope.get("path_params") or {})
-        )
+        self.span.set_tenant(holder.resolved_tenant())
+        if error is not None:
+            # The server logs the traceback after this request's context ended.
+            remember_error_context(
+                error,
+                {
+                    "request_id": self.request_id,
+                    "tenant": self.span.fields.get("tenant"),
+                    "action": "api.request",
+                },
+            )
         # The outcome is already recorded, so the error is not passed again.
         timed.finish(self.span)
 
@@ -219,6 +251,57 @@ class _Exchange:
 
         headers.append((name, self.request_id.encode("latin-1")))
         return {**message, "headers": headers}
+
+
+async def _send_server_error(
+    app: object, scope: Scope, receive: Receive, send: Send, error: Exception
+) -> None:
+    """Send the 500 response an unhandled error gets, as Starlette would.
+
+    Sending it here, through `send` that adds `X-Request-ID`, stops Starlette's
+    `ServerErrorMiddleware` from sending its own response without the header.
+    """
+    if getattr(app, "debug", False):
+        return
+
+    handler = _server_error_handler(app)
+    if handler is None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 500,
+                "headers": [
+                    (b"content-type", b"text/plain; charset=utf-8"),
+                    (b"content-length", str(len(_SERVER_ERROR_BODY)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": _SERVER_ERROR_BODY})
+        return
+
+    from starlette.concurrency import run_in_threadpool
+    from starlette.requests import Request
+
+    request = Request(scope)
+    try:
+        if inspect.iscoroutinefunction(handler):
+            response = await handler(request, error)
+        else:
+            response = await run_in_threadpool(handler, request, error)
+    except Exception:  # noqa: BLE001 - Starlette runs the handler again and logs it
+        return
+    await response(scope, receive, send)
+
+
+def _server_error_handler(app: object) -> Any:
+    """Return the handler Starlette would use for an unhandled error, or None."""
+    handlers = getattr(app, "exception_handlers", None) or {}
+    handler = None
+    # Starlette takes the last of the keys 500 and `Exception` in dict order.
+    for key, value in handlers.items():
+        if key in (500, Exception):
+            handler = value
+    return handler
 
 
 def _is_last_body_message(message: Message) -> bool:

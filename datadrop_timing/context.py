@@ -14,7 +14,7 @@ from typing import Any
 
 import structlog
 
-from datadrop_timing._holder import current_holder
+from datadrop_timing._holder import OperationHolder, current_holder
 
 CONTEXT_KEYS = ("tenant", "entrypoint", "request_id", "service")
 
@@ -24,8 +24,11 @@ def normalise_tenant(tenant: object) -> str | None:
 
     Discord guild ids exceed 2**53, so they are kept as strings: an `int` is
     converted digit for digit and never goes through a float. An empty string
-    means no tenant, because readers reject an empty tenant.
+    means no tenant, because readers reject an empty tenant. A request's
+    `OperationHolder` gives the tenant it contains when this is called.
     """
+    if isinstance(tenant, OperationHolder):
+        tenant = tenant.resolved_tenant()
     if tenant is None:
         return None
 
@@ -62,8 +65,10 @@ def bind_context(**values: Any) -> Iterator[None]:
             ...
 
     Values bound before the block are restored on exit, also when it raises.
+    An `OperationHolder` given as `tenant` is bound as it is, so lines
+    written later read the tenant it contains at that time.
     """
-    if "tenant" in values:
+    if "tenant" in values and not isinstance(values["tenant"], OperationHolder):
         values["tenant"] = normalise_tenant(values["tenant"])
 
     tokens = structlog.contextvars.bind_contextvars(**values)
@@ -79,17 +84,23 @@ def set_tenant(tenant: object) -> None:
     Unlike `bind_context`, this does not restore an earlier value: call it
     inside a context that ends with the operation, such as a request's task.
     Inside a request timed by `datadrop_timing.asgi.TimingMiddleware`, the
-    tenant also reaches the request's timing line when this is called from a
-    sync dependency running in a worker thread.
+    tenant is stored in the request's holder, so it reaches the request's
+    timing line and every later line of the request, also when this is
+    called from a sync dependency running in a worker thread.
     """
     tenant = normalise_tenant(tenant)
-    structlog.contextvars.bind_contextvars(tenant=tenant)
-
     holder = current_holder()
-    if holder is not None:
-        holder.tenant = tenant
+    if holder is None:
+        structlog.contextvars.bind_contextvars(tenant=tenant)
+        return
+
+    holder.tenant = tenant
+    structlog.contextvars.bind_contextvars(tenant=holder)
 
 
 def current_context() -> dict[str, Any]:
     """Return a copy of the values bound in the current context."""
-    return structlog.contextvars.get_contextvars()
+    values = structlog.contextvars.get_contextvars()
+    if isinstance(values.get("tenant"), OperationHolder):
+        values["tenant"] = normalise_tenant(values["tenant"])
+    return values

@@ -15,7 +15,9 @@ and each iteration of a `tasks.loop` decorated with `timed_task`. Actions:
 - `bot.component.<custom_id up to its first ':'>`: buttons, selects, modals;
 - `bot.event.<name>` and `bot.task.<name>`.
 
-Spaces in a qualified name (`config set`) become dots (`config.set`).
+Spaces in a qualified name (`config set`) become dots (`config.set`), but
+spaces in a context menu's name (`Report User`) become `_`, because such a
+name has no subcommands.
 Interaction lines carry `ack_ms`, the time from our hook receiving the
 interaction to the first response or defer that Discord accepted.
 
@@ -27,13 +29,18 @@ errors, `CommandTree._call` and `CommandTree.on_error` for app commands,
 `Client._schedule_event` for listeners. `before_invoke`/`after_invoke` and
 the `on_command` event are not used because they skip check and conversion
 failures.
+
+discord.py's own error handlers log the exception's message, which can quote
+what a user typed or a user id. `install_timing` adds
+`datadrop_timing.server_logs.LibraryRecordFilter` to discord.py's loggers, so
+those lines keep only the error type, the stack frames and the operation's
+`request_id`, `tenant` and `action`.
 """
 
 from __future__ import annotations
 
 import contextvars
 import functools
-import inspect
 import re
 import weakref
 from collections.abc import Awaitable, Callable, Iterable
@@ -45,8 +52,17 @@ from discord import app_commands
 from discord.ext import commands
 
 from datadrop_timing.clock import SYSTEM_CLOCK, Clock
-from datadrop_timing.context import bind_context, new_request_id, normalise_tenant
+from datadrop_timing.context import (
+    bind_context,
+    current_context,
+    new_request_id,
+    normalise_tenant,
+)
 from datadrop_timing.schema import normalise_action
+from datadrop_timing.server_logs import (
+    install_library_log_filters,
+    remember_error_context,
+)
 from datadrop_timing.timer import Span, timed
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
@@ -137,6 +153,7 @@ def install_timing(
     _settings[client] = _Settings(clock=clock, events=names)
     _latest_clock[0] = clock
     _install_class_hooks()
+    install_library_log_filters()
 
     if isinstance(client, commands.Bot):
         _hook_invoke(client)
@@ -211,6 +228,10 @@ def classify_error(error: BaseException) -> tuple[BaseException, bool]:
 
 def _finish(span: Span, error: BaseException | None) -> None:
     if error is not None:
+        # discord.py logs some errors after the operation's context is gone.
+        remember_error_context(
+            error, {**current_context(), "action": span.fields.get("action")}
+        )
         root, is_failure = classify_error(error)
         if is_failure:
             span.fail(type(root).__name__)
@@ -339,30 +360,52 @@ def _guild_id_of(args: Iterable[object]) -> int | None:
     return None
 
 
-@dataclass
-class _TreeErrorHandler:
-    """The tree's error handler, kept behind the wrapper that records errors."""
+# Key in a timed tree's `__dict__` for the error handler set last.
+_TREE_HANDLER_KEY = "_datadrop_timing_error_handler"
 
-    handler: Callable[..., Awaitable[None]]
+
+class _RecordingErrorHandler:
+    """`on_error` of a timed tree: records the error, then calls the handler.
+
+    A data descriptor, so both `@tree.error` and `tree.on_error = handler`
+    replace the handler behind the recorder instead of the recorder itself.
+    """
+
+    def __get__(self, tree: Any, owner: type | None = None) -> Any:
+        if tree is None:
+            return self
+
+        async def on_error_recording(
+            interaction: discord.Interaction[Any],
+            error: app_commands.AppCommandError,
+            /,
+        ) -> None:
+            interaction.extras[_ERROR_KEY] = error
+            await tree.__dict__[_TREE_HANDLER_KEY](interaction, error)
+
+        return on_error_recording
+
+    def __set__(self, tree: Any, handler: Callable[..., Awaitable[None]]) -> None:
+        tree.__dict__[_TREE_HANDLER_KEY] = handler
+
+
+_timed_tree_classes: dict[type, type] = {}
+
+
+def _timed_tree_class(base: type) -> type:
+    """Return a subclass of `base` whose `on_error` is `_RecordingErrorHandler`."""
+    if base not in _timed_tree_classes:
+        namespace = {"on_error": _RecordingErrorHandler(), "__module__": __name__}
+        _timed_tree_classes[base] = type(f"Timed{base.__name__}", (base,), namespace)
+    return _timed_tree_classes[base]
 
 
 def _hook_tree(tree: app_commands.CommandTree[Any], client: discord.Client) -> None:
     original_call = tree._call
-    current = _TreeErrorHandler(handler=tree.on_error)
-
-    async def on_error_recording(
-        interaction: discord.Interaction[Any], error: app_commands.AppCommandError, /
-    ) -> None:
-        interaction.extras[_ERROR_KEY] = error
-        await current.handler(interaction, error)
-
-    def error_decorator(coro: Callable[..., Awaitable[None]]) -> Any:
-        # `@tree.error` replaces `on_error` on the instance; keep the recorder.
-        if not inspect.iscoroutinefunction(coro):
-            msg = f"the error handler must be a coroutine function, got {coro!r}"
-            raise TypeError(msg)
-        current.handler = coro
-        return coro
+    handler = tree.on_error
+    tree.__dict__.pop("on_error", None)
+    tree.__class__ = _timed_tree_class(type(tree))
+    tree.__dict__[_TREE_HANDLER_KEY] = handler
 
     async def timed_call(interaction: discord.Interaction[Any]) -> None:
         action, fields = _interaction_action(interaction)
@@ -379,8 +422,6 @@ def _hook_tree(tree: app_commands.CommandTree[Any], client: discord.Client) -> N
 
             _finish_interaction(span, interaction)
 
-    tree.on_error = on_error_recording  # type: ignore[method-assign]
-    tree.error = error_decorator  # type: ignore[method-assign]
     tree._call = timed_call  # type: ignore[method-assign]
 
 
@@ -405,7 +446,9 @@ def _interaction_action(
         return _command_action(wrapped), {"invocation": "slash"}
 
     qualified_name = str(getattr(command, "qualified_name", "unknown"))
-    dotted = qualified_name.replace(" ", ".")
+    # A context menu's name is free text such as `Report User`, not a path.
+    separator = "_" if isinstance(command, app_commands.ContextMenu) else "."
+    dotted = qualified_name.replace(" ", separator)
     if interaction.type is discord.InteractionType.autocomplete:
         return normalise_action(f"bot.autocomplete.{dotted}"), {}
     return normalise_action(f"bot.app_command.{dotted}"), {}

@@ -16,6 +16,7 @@ from datadrop_timing.processors import EventFinisher
 from datadrop_timing.pseudonym import set_tenant_key
 from datadrop_timing.render import render_line
 from datadrop_timing.schema import ENTRYPOINTS
+from datadrop_timing.server_logs import install_library_log_filters
 from datadrop_timing.sink import LineSink
 from datadrop_timing.stdlib import (
     JsonLineFormatter,
@@ -156,6 +157,7 @@ def configure(
         )
     )
 
+    install_library_log_filters()
     if route_stdlib:
         formatter = (
             logging.Formatter("%(asctime)s %(levelname)-8s %(name)s %(message)s")

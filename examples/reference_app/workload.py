@@ -5,7 +5,8 @@
 The bot runs offline (gateway payloads fed to discord.py, send paths faked);
 the API runs under uvicorn on 127.0.0.1 and is called with httpx. Both write
 JSON lines to OUT_DIR/datadrop.jsonl. By default time comes from a
-`ManualClock`, so a run takes a few seconds and is reproducible with `--seed`.
+`ManualClock`, so the timestamps and durations are reproducible with `--seed`.
+OUT_DIR must be empty, or `--force` given to replace the logs of a previous run.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import httpx
 import uvicorn
 
 import datadrop_timing
-from datadrop_timing import SYSTEM_CLOCK, Clock, ManualClock
+from datadrop_timing import SYSTEM_CLOCK, Clock, ManualClock, bind_context
 
 from . import offline
 from .api import build_api
@@ -45,15 +46,38 @@ SLOW_ACTIONS = frozenset({"config.update"})
 FAULT_RATES = {"reset.execute": 0.15}
 
 
+LOG_NAME = "datadrop.jsonl"
+
+
+def positive_int(text: str) -> int:
+    """Parse a whole number of at least 1, for argparse."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        msg = f"invalid value {text!r}: use a whole number of at least 1"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("out_dir", type=Path, help="folder the JSONL logs go to")
     parser.add_argument(
-        "--tenants", type=int, default=24, help="number of guilds (default 24)"
+        "--tenants", type=positive_int, default=24, help="number of guilds (default 24)"
     )
     parser.add_argument(
-        "--rounds", type=int, default=6, help="rounds of traffic per guild (default 6)"
+        "--rounds",
+        type=positive_int,
+        default=6,
+        help="rounds of traffic per guild (default 6)",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="delete the log files of a previous run in OUT_DIR before writing",
     )
     parser.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     parser.add_argument(
@@ -118,9 +142,13 @@ class ApiServer:
             app, host="127.0.0.1", port=0, log_config=None, access_log=False
         )
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(
-            target=lambda: asyncio.run(self.server.serve()), daemon=True
-        )
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        # A new thread starts with an empty context: without this, uvicorn's
+        # own lines would get the process default entrypoint, `bot`.
+        with bind_context(entrypoint="api"):
+            asyncio.run(self.server.serve())
 
     def __enter__(self) -> str:
         self.thread.start()
@@ -145,7 +173,7 @@ class Workload:
         self.args = args
         self.rng = random.Random(args.seed)
         self.clock: Clock = SYSTEM_CLOCK if args.real_time else ManualClock(CLOCK_START)
-        self.log_path = args.out_dir / "datadrop.jsonl"
+        self.log_path = args.out_dir / LOG_NAME
         self.guild_ids = [FIRST_GUILD_ID + index for index in range(args.tenants)]
         self.datadrop = DataDrop(
             state_dir / "datadrop.sqlite3",
@@ -295,10 +323,43 @@ def truncate_tail(path: Path) -> None:
             log.write(lines[-1][: len(lines[-1]) // 2])
 
 
+def written_log_files(out_dir: Path) -> list[Path]:
+    """Return the files a run writes: the log, its rotated copy, long lines."""
+    stem = LOG_NAME.removesuffix(".jsonl")
+    candidates = [
+        out_dir / LOG_NAME,
+        out_dir / f"{LOG_NAME}.1",
+        out_dir / f"{LOG_NAME}.1.gz",
+        *out_dir.glob(f"{stem}.*.jsonl"),
+    ]
+    return [path for path in candidates if path.is_file()]
+
+
+def prepare_out_dir(out_dir: Path, *, force: bool) -> None:
+    """Create `out_dir`, or empty it of earlier logs when `force` is set.
+
+    Raises:
+        SystemExit: `out_dir` is not empty and `force` is not set, because
+            appending to earlier logs would mix two runs with new event ids.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if force:
+        for path in written_log_files(out_dir):
+            path.unlink()
+        return
+
+    if any(out_dir.iterdir()):
+        msg = (
+            f"error: output folder {str(out_dir)!r} is not empty: "
+            "pass --force to replace the logs of a previous run"
+        )
+        raise SystemExit(msg)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the workload and print where the logs went."""
     args = parse_args(argv)
-    args.out_dir.mkdir(parents=True, exist_ok=True)
+    prepare_out_dir(args.out_dir, force=args.force)
     with tempfile.TemporaryDirectory() as state_dir:
         workload = Workload(args, Path(state_dir))
         configure_logging(workload.log_path, workload.clock)

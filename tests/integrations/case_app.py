@@ -7,6 +7,7 @@ advance, so no test depends on how fast this machine is.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -22,8 +23,11 @@ from fastapi import (
 )
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from datadrop_timing import ManualClock, current_context, set_tenant
+from datadrop_timing import ManualClock, current_context, set_tenant, timed
 from datadrop_timing.asgi import TimingMiddleware
+from datadrop_timing.fastapi_auth import timed_auth
+
+_log = logging.getLogger("case_app")
 
 CHUNK_COUNT = 5
 CHUNK_INTERVAL_MS = 400.0
@@ -51,6 +55,7 @@ def build_case_app(clock: ManualClock, *, with_timing: bool = True) -> FastAPI:
     _add_streaming_routes(app, clock)
     _add_websocket_routes(app)
     _add_tenant_variant_routes(app)
+    _add_guild_routes(app, clock)
     return app
 
 
@@ -91,6 +96,17 @@ def _add_template_routes(app: FastAPI) -> None:
     sub_app = FastAPI()
     sub_app.include_router(items)
     app.mount("/api/v1", sub_app)
+
+    # Mount parameters with convertors: the raw segment (`007`, an upper-case
+    # UUID) differs from the text of the converted value.
+    leaf_app = FastAPI()
+
+    @leaf_app.get("/leaf")
+    async def leaf() -> dict[str, str]:
+        return {"status": "ok"}
+
+    app.mount("/m/{n:int}", leaf_app)
+    app.mount("/u/{id:uuid}", leaf_app)
 
 
 def _add_streaming_routes(app: FastAPI, clock: ManualClock) -> None:
@@ -164,21 +180,44 @@ AsyncTenant = Annotated[str, Depends(_tenant_header_async)]
 def _add_tenant_variant_routes(app: FastAPI) -> None:
     @app.get("/variants/async-dep-async-route/stats")
     async def async_async(tenant: AsyncTenant) -> dict[str, str]:
+        _log.info("variant_handled")
         return {"tenant": tenant}
 
     @app.get("/variants/sync-dep-async-route/stats")
     async def sync_async(tenant: SyncTenant) -> dict[str, str]:
+        _log.info("variant_handled")
         return {"tenant": tenant}
 
     @app.get("/variants/async-dep-sync-route/stats")
     def async_sync(tenant: AsyncTenant) -> dict[str, str]:
+        _log.info("variant_handled")
         return {"tenant": tenant}
 
     @app.get("/variants/sync-dep-sync-route/stats")
     def sync_sync(tenant: SyncTenant) -> dict[str, str]:
+        _log.info("variant_handled")
         return {"tenant": tenant}
 
     @app.get("/variants/sync-route-sets-tenant/stats")
     def route_sets_tenant(x_tenant_id: Annotated[str, Header()]) -> dict[str, str]:
         set_tenant(x_tenant_id)
+        _log.info("variant_handled")
         return {"tenant": x_tenant_id}
+
+
+def _check_guild_token(guild_id: int, authorization: Annotated[str, Header()]) -> int:
+    """Accept the token `ok`; never calls `set_tenant()`."""
+    _log.info("auth_checked")
+    if authorization != "ok":
+        raise HTTPException(status_code=401, detail="invalid token")
+    return guild_id
+
+
+def _add_guild_routes(app: FastAPI, clock: ManualClock) -> None:
+    authorized: Any = Depends(timed_auth(_check_guild_token, clock=clock))
+
+    @app.get("/guilds/{guild_id}/config")
+    def guild_config(guild_id: int = authorized) -> dict[str, int]:
+        _log.info("config_read")
+        with timed("config.get", clock=clock):
+            return {"guild_id": guild_id}

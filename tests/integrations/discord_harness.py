@@ -26,7 +26,20 @@ CHANNEL_ID = 733_000_000_000_000_002
 USER_NAME = "alice_private_name"
 JOINED_AT = "2025-06-01T07:00:00+00:00"
 
-_snowflakes = itertools.count(800_000_000_000_000_000)
+_sequence = itertools.count()
+
+
+def next_snowflake() -> int:
+    """Return a unique snowflake dated now, by the clock discord.py reads.
+
+    discord.py treats an interaction older than 15 minutes, by the time in its
+    snowflake id, as expired: a hybrid command used as slash then sends a
+    channel message instead of an interaction response. The low 22 bits
+    (worker, process and increment) keep ids made in one millisecond apart.
+    """
+    now_id = discord.utils.time_snowflake(discord.utils.utcnow())
+    return now_id + next(_sequence) % (1 << 22)
+
 
 BOT_USER = {
     "id": str(BOT_ID),
@@ -107,7 +120,7 @@ def message_payload(
 ) -> dict[str, Any]:
     """Return a MESSAGE_CREATE payload; `guild_id=None` makes it a DM."""
     payload: dict[str, Any] = {
-        "id": str(next(_snowflakes)),
+        "id": str(next_snowflake()),
         "channel_id": str(CHANNEL_ID),
         "author": author,
         "content": content,
@@ -135,7 +148,7 @@ def _interaction_payload(
     kind: int, data: dict[str, Any], guild_id: int = GUILD_ID
 ) -> dict[str, Any]:
     return {
-        "id": str(next(_snowflakes)),
+        "id": str(next_snowflake()),
         "application_id": str(APP_ID),
         "type": kind,
         "token": "fake-interaction-token",
@@ -168,12 +181,24 @@ def slash_payload(
 ) -> dict[str, Any]:
     """Return an INTERACTION_CREATE payload for a chat-input command."""
     data = {
-        "id": str(next(_snowflakes)),
+        "id": str(next_snowflake()),
         "name": name,
         "type": 1,
         "options": options or [],
     }
     return _interaction_payload(2, data, guild_id)
+
+
+def user_menu_payload(name: str, target: dict[str, Any]) -> dict[str, Any]:
+    """Return an INTERACTION_CREATE payload for a user context menu."""
+    data = {
+        "id": str(next_snowflake()),
+        "name": name,
+        "type": 2,
+        "target_id": target["id"],
+        "resolved": {"users": {target["id"]: target}},
+    }
+    return _interaction_payload(2, data)
 
 
 def button_payload(custom_id: str, guild_id: int = GUILD_ID) -> dict[str, Any]:
@@ -225,7 +250,8 @@ class Transport:
                 self.reject_next_callback = False
                 raise unknown_interaction_error()
             return {"interaction": {"id": str(route.webhook_id), "type": 2}}
-        if route.method in ("POST", "PATCH"):
+        # GET is `original_response()`, which a hybrid command's `ctx.send` calls.
+        if route.method in ("GET", "POST", "PATCH"):
             content = (kwargs.get("payload") or {}).get("content") or ""
             return message_payload(content, author=BOT_USER)
         return None

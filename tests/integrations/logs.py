@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,12 +18,28 @@ class LogFile:
     def __init__(self, path: Path) -> None:
         self.path = path
 
+    def paths(self) -> list[Path]:
+        """Return the shared file, then the file of this process's long lines.
+
+        The sink writes a line over 4 KiB (a traceback) to `<stem>.<pid>.jsonl`
+        beside the shared file, so a test that read only the shared file
+        would miss it.
+        """
+        own = self.path.with_name(f"{self.path.stem}.{os.getpid()}.jsonl")
+        return [self.path, own]
+
+    def raw_lines(self) -> list[str]:
+        """Return every complete line of both files, unparsed."""
+        lines: list[str] = []
+        for path in self.paths():
+            if path.exists():
+                text = path.read_text(encoding="utf-8")
+                lines += [line for line in text.splitlines() if line]
+        return lines
+
     def lines(self) -> list[Line]:
-        """Return every complete line of the file, parsed."""
-        if not self.path.exists():
-            return []
-        text = self.path.read_text(encoding="utf-8")
-        return [json.loads(line) for line in text.splitlines() if line]
+        """Return every complete line of both files, parsed."""
+        return [json.loads(line) for line in self.raw_lines()]
 
     def timing(self, **expected: Any) -> list[Line]:
         """Return the timing lines whose fields equal every `expected` value."""

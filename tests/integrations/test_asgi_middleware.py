@@ -98,6 +98,28 @@ class TestRouteTemplates:
         lines = log_file.wait_for(10)
         assert [line["route"] for line in lines] == ["/api/v1/items/{item_id}"] * 10
 
+    @pytest.mark.parametrize(
+        ("path", "route"),
+        [
+            ("/m/007/leaf", "/m/{n}/leaf"),
+            ("/m/7/leaf", "/m/{n}/leaf"),
+            (
+                "/u/6F9619FF-8B86-D011-B42D-00C04FC964FF/leaf",
+                "/u/{id}/leaf",
+            ),
+            ("/docs", "/docs"),
+            ("/openapi.json", "/openapi.json"),
+        ],
+    )
+    def test_convertor_and_plain_routes(
+        self, client: httpx.Client, log_file: LogFile, path: str, route: str
+    ) -> None:
+        """Mount convertors and FastAPI's own plain routes give their template."""
+        assert client.get(path).status_code == 200
+
+        (line,) = log_file.wait_for(1)
+        assert line["route"] == route
+
     def test_health_route_excluded(
         self, client: httpx.Client, log_file: LogFile
     ) -> None:
@@ -115,9 +137,12 @@ class TestOutcomes:
     ) -> None:
         """A route that raises gives a 500 failure line and still logs the traceback."""
         guild_id = _guild_id()
-        assert client.get(f"/tenants/{guild_id}/crash").status_code == 500
+        response = client.get(f"/tenants/{guild_id}/crash")
+        assert response.status_code == 500
+        assert response.text == "Internal Server Error"
 
         (line,) = log_file.wait_for(1)
+        assert response.headers["x-request-id"] == line["request_id"]
         assert line["outcome"] == "failure"
         assert line["error_type"] == "RuntimeError"
         assert line["status_code"] == 500
@@ -135,6 +160,8 @@ class TestOutcomes:
         )
         assert len(server_errors) == 1
         assert "staged crash" in server_errors[0]["exception"]["traceback"]
+        assert server_errors[0]["request_id"] == line["request_id"]
+        assert server_errors[0]["tenant"] == guild_id
 
     @pytest.mark.parametrize(
         ("path", "status_code", "outcome", "error_type"),
@@ -278,6 +305,42 @@ class TestTenantFromThreads:
 
         (line,) = log_file.wait_for(1)
         assert line["tenant"] == tenant
+        (handled,) = [
+            entry
+            for entry in log_file.lines()
+            if entry.get("event") == "variant_handled"
+        ]
+        assert handled["tenant"] == tenant
+        assert handled["request_id"] == line["request_id"]
+
+
+class TestTenantFromPath:
+    @pytest.mark.parametrize(("token", "status"), [("ok", 200), ("wrong", 401)])
+    def test_every_line_has_path_tenant(
+        self, client: httpx.Client, log_file: LogFile, token: str, status: int
+    ) -> None:
+        """The `guild_id` tenant reaches auth, domain and ordinary lines."""
+        guild_id = _guild_id()
+        response = client.get(
+            f"/guilds/{guild_id}/config", headers={"Authorization": token}
+        )
+        assert response.status_code == status
+
+        (request,) = log_file.wait_for(
+            1, where=lambda line: line["action"] == "api.request"
+        )
+        lines = [
+            line
+            for line in log_file.lines()
+            if line.get("request_id") == request["request_id"]
+        ]
+        events = sorted(line.get("action", line["event"]) for line in lines)
+        expected = ["api.auth", "api.request", "auth_checked"]
+        if status == 200:
+            expected = sorted([*expected, "config.get", "config_read"])
+        assert events == expected
+        for line in lines:
+            assert line["tenant"] == guild_id, line
 
 
 class TestOtherScopes:
@@ -311,3 +374,31 @@ class TestOtherScopes:
         assert [line["route"] for line in lines] == ["/tenants/{guild_id}/ok"]
         errors = [line for line in log_file.lines() if line["level"] == "error"]
         assert errors == []
+
+
+class TestServerLogPrivacy:
+    def test_websocket_lines_drop_path_and_client(self, log_file: LogFile) -> None:
+        """uvicorn's websocket lines keep the status but no path, query or address."""
+        pytest.importorskip("websockets")
+        from websockets.sync.client import connect
+
+        server = ServerThread(build_case_app(ManualClock(CLOCK_START)))
+        server.start()
+        query = "token=PLANTED-WS-SECRET&user_id=424242424242"
+        with connect(f"ws://127.0.0.1:{server.port}/ws?{query}") as websocket:
+            for text in ("a", "b", "c"):
+                websocket.send(text)
+                assert websocket.recv() == f"echo {text}"
+        server.stop()
+
+        # The server's own listening address is no client data.
+        raw_lines = [
+            line for line in log_file.raw_lines() if "Uvicorn running on" not in line
+        ]
+        for planted in ("PLANTED-WS-SECRET", "424242424242", "127.0.0.1", "/ws"):
+            leaking = [line for line in raw_lines if planted in line]
+            assert leaking == [], planted
+        assert not [line for line in raw_lines if "color_message" in line]
+        assert not [line for line in raw_lines if "\\u001b" in line]
+        events = [line["event"] for line in log_file.lines()]
+        assert "WebSocket [accepted]" in events

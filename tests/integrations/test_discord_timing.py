@@ -15,6 +15,7 @@ from datadrop_timing import ManualClock
 from .conftest import CLOCK_START
 from .discord_harness import (
     GUILD_ID,
+    HUMAN,
     USER_ID,
     USER_NAME,
     Transport,
@@ -24,6 +25,7 @@ from .discord_harness import (
     modal_payload,
     settle,
     slash_payload,
+    user_menu_payload,
 )
 from .logs import Line, LogFile
 from .timing_bot import CodeModal, Jobs, VerifyView, build_bot
@@ -193,6 +195,21 @@ class TestAppCommands:
         assert line["error_type"] == "KeyError"
         assert handled == ["CommandInvokeError"]
 
+    async def test_assigned_tree_handler_keeps_capture(self, run: BotRun) -> None:
+        """A handler assigned to `tree.on_error` after install does not hide errors."""
+        handled: list[str] = []
+
+        async def on_tree_error(interaction: Any, error: Exception) -> None:
+            handled.append(type(error).__name__)
+
+        run.bot.tree.on_error = on_tree_error
+        await run.interaction(slash_payload("explode"))
+
+        line = run.only_line(action="bot.app_command.explode")
+        assert line["outcome"] == "failure"
+        assert line["error_type"] == "KeyError"
+        assert handled == ["CommandInvokeError"]
+
     async def test_hybrid_as_slash_one_action(self, run: BotRun) -> None:
         """A hybrid command used as slash has the same action as its text form."""
         await run.interaction(slash_payload("stats"))
@@ -202,6 +219,31 @@ class TestAppCommands:
         text = run.only_line(action="bot.command.stats", invocation="text")
         assert slash["outcome"] == text["outcome"] == "success"
         assert slash["duration_ms"] == text["duration_ms"] == 60.0
+
+    async def test_hybrid_as_slash_answers_interaction(self, run: BotRun) -> None:
+        """A hybrid used as slash answers the interaction, so `ack_ms` is set."""
+        await run.interaction(slash_payload("stats"))
+
+        line = run.only_line(action="bot.command.stats", invocation="slash")
+        assert line["ack_ms"] == 60.0
+        assert run.transport.rest == []
+        assert run.transport.webhook[0][1].endswith("/callback")
+
+    async def test_context_menu_name_not_dotted(self, run: BotRun) -> None:
+        """A context menu named `Report User` is one name, not a subcommand."""
+        await run.interaction(user_menu_payload("Report User", HUMAN))
+
+        line = run.only_line(action="bot.app_command.report_user")
+        assert line["outcome"] == "success"
+        assert "ack_ms" in line
+
+    async def test_unknown_slash_is_failure(self, run: BotRun) -> None:
+        """An unknown slash command means a stale command sync: a failure."""
+        await run.interaction(slash_payload("removed_long_ago"))
+
+        line = run.only_line(action="bot.app_command.unknown")
+        assert line["outcome"] == "failure"
+        assert line["error_type"] == "CommandNotFound"
 
 
 HOOK_CASES = [
@@ -335,7 +377,10 @@ class TestListenersAndLoops:
         errors = [line for line in run.log.lines() if line["level"] == "error"]
         assert len(errors) == 1
         assert errors[0]["logger"] == "discord.client"
-        assert errors[0]["exception"]["type"] == "KeyError"
+        assert errors[0]["error_type"] == "KeyError"
+        assert "exception" not in errors[0]
+        assert errors[0]["request_id"] == lines[0]["request_id"]
+        assert errors[0]["action"] == "bot.event.order_placed"
         assert run.bot.seen_events == [43]
 
     async def test_loop_iteration_timed(self, run: BotRun) -> None:
@@ -370,10 +415,45 @@ class TestPrivacy:
             slash_payload("hello", [{"name": "who", "type": 3, "value": "secretbob"}])
         )
 
-        text = run.log.path.read_text(encoding="utf-8")
+        text = "\n".join(run.log.raw_lines())
         assert len(run.log.timing()) == 2
         for private in (str(USER_ID), USER_NAME, "secretword", "secretbob"):
             assert private not in text
+
+    async def test_default_error_handlers_drop_messages(self, run: BotRun) -> None:
+        """discord.py's own error lines keep the type and ids, never the message."""
+        # Restore discord.py's default `on_command_error`, which logs the message.
+        del run.bot.on_command_error
+        planted_id = "616161616161616161"
+        await run.interaction(
+            slash_payload("shout", [{"name": "text", "type": 3, "value": "PLANTEDqq"}])
+        )
+        await run.interaction(
+            slash_payload("whois", [{"name": "member", "type": 6, "value": planted_id}])
+        )
+        await run.interaction(slash_payload("PLANTEDcommand"))
+        await run.message("!PLANTEDprefix")
+        run.bot.dispatch("order_placed", -int(planted_id))
+        await settle()
+        jobs = Jobs(run.clock)
+        jobs.should_fail = True
+        await run.bot.add_cog(jobs)
+        with pytest.raises(ZeroDivisionError):
+            await asyncio.wait_for(jobs.refresh_cache.start(), 5)
+
+        for raw in run.log.raw_lines():
+            for planted in ("PLANTED", planted_id):
+                assert planted not in raw, raw
+        timing = {line["request_id"]: line for line in run.log.timing()}
+        errors = [line for line in run.log.lines() if line["level"] == "error"]
+        assert len(errors) == 6
+        for error in errors:
+            assert error["logger"].startswith("discord."), error
+            assert "exception" not in error
+            assert "Traceback" not in error["traceback"]
+            span = timing[error["request_id"]]
+            assert error["tenant"] == span["tenant"]
+            assert error["error_type"] in (span["error_type"], "TransformerError")
 
 
 async def test_install_twice_rejected(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import pytest
 from datadrop_timing import ManualClock
 from examples.reference_app.api import build_api
 from examples.reference_app.domain import DataDrop
+from examples.reference_app.workload import parse_args, prepare_out_dir
 
 from .conftest import CLOCK_START
 from .logs import LogFile
@@ -128,3 +130,50 @@ def test_workload_report_shows_everything(tmp_path: Path) -> None:
 
     tenants = {row["tenant"] for row in _report([out_dir], "tenant")}
     assert len(tenants - {None}) == 20
+
+    lines = [
+        json.loads(line)
+        for line in gzip.decompress((out_dir / "datadrop.jsonl.1.gz").read_bytes())
+        .decode("utf-8")
+        .splitlines()
+    ]
+    server_lines = [
+        line for line in lines if line.get("logger", "").startswith("uvicorn")
+    ]
+    assert server_lines
+    assert {line["entrypoint"] for line in server_lines} == {"api"}
+    slash_config = [
+        line
+        for line in lines
+        if line.get("action") == "bot.command.config_get"
+        and line.get("invocation") == "slash"
+    ]
+    assert slash_config
+    assert all("ack_ms" in line for line in slash_config)
+
+
+class TestWorkloadOutput:
+    def test_non_empty_folder_rejected(self, tmp_path: Path) -> None:
+        """A second run into one folder stops instead of appending."""
+        (tmp_path / "datadrop.jsonl").write_text("{}\n")
+
+        with pytest.raises(SystemExit, match="--force"):
+            prepare_out_dir(tmp_path, force=False)
+        assert (tmp_path / "datadrop.jsonl").read_text() == "{}\n"
+
+    def test_force_deletes_only_logs(self, tmp_path: Path) -> None:
+        """`--force` deletes the files a run writes and keeps the others."""
+        written = ["datadrop.jsonl", "datadrop.jsonl.1.gz", "datadrop.4242.jsonl"]
+        for name in [*written, "README.md"]:
+            (tmp_path / name).write_text("old")
+
+        prepare_out_dir(tmp_path, force=True)
+        assert sorted(path.name for path in tmp_path.iterdir()) == ["README.md"]
+
+    @pytest.mark.parametrize("option", ["--tenants", "--rounds"])
+    @pytest.mark.parametrize("value", ["0", "-3", "many"])
+    def test_counts_must_be_positive(self, option: str, value: str) -> None:
+        """`--tenants` and `--rounds` reject zero, negative and non-numbers."""
+        with pytest.raises(SystemExit) as exit_info:
+            parse_args(["out", option, value])
+        assert exit_info.value.code == 2

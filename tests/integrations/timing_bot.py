@@ -32,6 +32,15 @@ class Count(commands.Converter[int]):
         return int(argument)
 
 
+class Upper(app_commands.Transformer[Any]):
+    """A transformer that rejects lowercase text, so discord.py quotes the text."""
+
+    async def transform(self, interaction: discord.Interaction[Any], value: Any) -> str:
+        if not str(value).isupper():
+            raise ValueError("not upper case")
+        return str(value)
+
+
 class RejectingTree(app_commands.CommandTree[Any]):
     """A tree whose `interaction_check` rejects the `/forbidden` command."""
 
@@ -162,6 +171,25 @@ def _add_slash_commands(bot: commands.Bot, clock: ManualClock) -> None:
     async def verify(interaction: discord.Interaction[Any]) -> None:
         await interaction.response.send_modal(CodeModal(clock))
 
+    @bot.tree.command()
+    async def shout(
+        interaction: discord.Interaction[Any],
+        text: app_commands.Transform[str, Upper],
+    ) -> None:
+        await interaction.response.send_message(text)
+
+    @bot.tree.command()
+    async def whois(
+        interaction: discord.Interaction[Any], member: discord.Member
+    ) -> None:
+        await interaction.response.send_message("found")
+
+    @bot.tree.context_menu(name="Report User")
+    async def report_user(
+        interaction: discord.Interaction[Any], user: discord.User
+    ) -> None:
+        await interaction.response.send_message("reported", ephemeral=True)
+
 
 async def _run_report(
     interaction: discord.Interaction[Any], clock: ManualClock, mode: str
@@ -209,7 +237,7 @@ def _add_listeners(bot: commands.Bot) -> None:
     @bot.listen("on_order_placed")
     async def record_order(order_id: int) -> None:
         if order_id < 0:
-            raise KeyError("staged listener failure")
+            raise KeyError(f"staged listener failure for order {order_id}")
         bot.seen_events.append(order_id)
 
     @bot.listen("on_untimed_event")

@@ -1,0 +1,164 @@
+"""Keep user data out of the log records of uvicorn and discord.py.
+
+`configure()` and `install_timing()` add `LibraryRecordFilter` to the loggers
+of both libraries. The filter changes records before any handler sees them:
+
+- uvicorn's websocket lines (`'%s - "WebSocket %s" [accepted]'`) and access
+  lines lose the client address and the raw path with its query string; only
+  the method, HTTP version and status stay.
+- uvicorn's `color_message` extra, a copy of the message with ANSI escapes,
+  is dropped.
+- A discord.py record with an exception loses the exception's message, which
+  often quotes what a user typed (`Failed to convert <text> to Upper`) or a
+  user id. The record keeps `error_type` (the root exception) and
+  `traceback` (the stack frames only). discord.py's autocomplete error line
+  also loses the user id it names.
+- A record whose exception passed through a timed command, listener, loop
+  iteration or request gets that operation's `request_id`, `tenant` and
+  `action` when the logging code runs outside the operation's context, as
+  discord.py's "Ignoring exception in ..." handlers and uvicorn's
+  "Exception in ASGI application" line do.
+
+A logger's filters do not apply to records of its child loggers, so the
+filter is added to each logger by name. Checked against uvicorn 0.55 and
+discord.py 2.7.1.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from datadrop_timing.context import current_context
+
+UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
+
+# discord.py loggers that log exceptions; loggers of discord.py modules already
+# imported when the filter is installed are added too.
+DISCORD_LOGGERS = (
+    "discord",
+    "discord.client",
+    "discord.state",
+    "discord.app_commands.tree",
+    "discord.ext.commands.bot",
+    "discord.ext.commands.cog",
+    "discord.ext.tasks",
+    "discord.ui.view",
+    "discord.ui.modal",
+)
+
+_WEBSOCKET_PREFIX = '%s - "WebSocket %s"'
+_ACCESS_MESSAGE = '%s - "%s %s HTTP/%s" %d'
+_AUTOCOMPLETE_MESSAGE = (
+    "Ignoring exception in autocomplete for %r (Guild: %s, User: %s)"
+)
+
+# Attribute set on an exception that escaped a timed operation.
+_CONTEXT_ATTRIBUTE = "__datadrop_timing_context__"
+
+_CONTEXT_FIELDS = ("request_id", "tenant", "action")
+
+# Wrapper exceptions of discord.py keep the real error in `original`.
+_MAX_CHAIN = 8
+
+
+def remember_error_context(error: BaseException, values: Mapping[str, Any]) -> None:
+    """Attach an operation's `request_id`, `tenant` and `action` to `error`.
+
+    `LibraryRecordFilter` copies them onto a record that logs this error
+    outside the operation's context. Exceptions that refuse attributes are
+    left as they are.
+    """
+    fields = {key: values[key] for key in _CONTEXT_FIELDS if key in values}
+    for link in _exception_chain(error):
+        try:
+            setattr(link, _CONTEXT_ATTRIBUTE, fields)
+        except (AttributeError, TypeError):
+            continue
+
+
+class LibraryRecordFilter(logging.Filter):
+    """Rewrite uvicorn and discord.py records so that no user data is written."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Change `record` in place and keep it."""
+        record.__dict__.pop("color_message", None)
+        if record.name.startswith("uvicorn"):
+            _rewrite_uvicorn_message(record)
+        if record.exc_info and record.exc_info[1] is not None:
+            _add_error_context(record, record.exc_info[1])
+            if record.name.startswith("discord"):
+                _replace_exception_message(record, record.exc_info[1])
+        if record.name.startswith("discord") and record.msg == _AUTOCOMPLETE_MESSAGE:
+            record.msg = "Ignoring exception in autocomplete for %r (Guild: %s)"
+            record.args = tuple(record.args or ())[:2]
+        return True
+
+
+_FILTER = LibraryRecordFilter()
+
+
+def install_library_log_filters() -> None:
+    """Add the shared `LibraryRecordFilter` to uvicorn's and discord.py's loggers.
+
+    Calling it again adds loggers created since, and never adds the filter
+    twice to one logger.
+    """
+    imported = [
+        name
+        for name in logging.Logger.manager.loggerDict
+        if name.startswith(("discord.", "uvicorn."))
+    ]
+    for name in {*UVICORN_LOGGERS, *DISCORD_LOGGERS, *imported}:
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)
+
+
+def _rewrite_uvicorn_message(record: logging.LogRecord) -> None:
+    message = record.msg
+    args = tuple(record.args or ()) if isinstance(record.args, tuple) else ()
+    if isinstance(message, str) and message.startswith(_WEBSOCKET_PREFIX):
+        # Arguments: client address, path with query string, then the status.
+        record.msg = "WebSocket" + message[len(_WEBSOCKET_PREFIX) :]
+        record.args = args[2:]
+    elif message == _ACCESS_MESSAGE and len(args) == 5:
+        # Arguments: client address, method, path, HTTP version, status.
+        record.msg = '"%s HTTP/%s" %d'
+        record.args = (args[1], args[3], args[4])
+
+
+def _add_error_context(record: logging.LogRecord, error: BaseException) -> None:
+    if current_context().get("request_id") is not None:
+        return
+    fields = getattr(error, _CONTEXT_ATTRIBUTE, None)
+    if not isinstance(fields, dict):
+        return
+    for key, value in fields.items():
+        if key not in record.__dict__:
+            record.__dict__[key] = value
+
+
+def _replace_exception_message(record: logging.LogRecord, error: BaseException) -> None:
+    chain = list(_exception_chain(error))
+    record.error_type = type(chain[-1]).__name__
+    record.traceback = "".join(
+        f"{type(link).__name__} at:\n"
+        + "".join(traceback.format_tb(link.__traceback__))
+        for link in chain
+    )
+    record.exc_info = None
+    record.exc_text = None
+
+
+def _exception_chain(error: BaseException) -> Iterator[BaseException]:
+    """Yield `error`, then each `original` it wraps, ending at the root."""
+    link: BaseException | None = error
+    for _ in range(_MAX_CHAIN):
+        if link is None:
+            return
+        yield link
+        original = getattr(link, "original", None)
+        link = original if isinstance(original, BaseException) else None
