@@ -41,7 +41,9 @@ class Checkpoint:
     `path` is None once the file has been shipped to its end and released
     (renamed away and idle, deleted, or a complete gzip file); `is_complete`
     is then True and the checkpoint only stops a copy of the file from being
-    shipped again.
+    shipped again. `pattern` is the source pattern, made absolute, that last
+    matched the file; it outlives the release, so a pattern whose files were
+    all rotated away is known to have matched before.
     """
 
     fingerprint: str
@@ -53,6 +55,7 @@ class Checkpoint:
     inode: int = 0
     seen_at_s: float = 0.0
     is_complete: bool = False
+    pattern: str | None = None
 
     @property
     def is_active(self) -> bool:
@@ -99,6 +102,10 @@ class ShipState:
             checkpoint = Checkpoint(fingerprint)
             self._checkpoints[fingerprint] = checkpoint
         return checkpoint
+
+    def has_matched(self, pattern: str) -> bool:
+        """Return whether a checkpoint records a file that `pattern` matched."""
+        return any(item.pattern == pattern for item in self._checkpoints.values())
 
     def active(self) -> list[Checkpoint]:
         """Return the checkpoints of files that may still have lines to ship."""

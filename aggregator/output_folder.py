@@ -25,6 +25,10 @@ OUTPUT_FILE_MODE = 0o640
 
 REJECTED_FOLDER = "rejected"
 
+# A rejected line is written with at most this many of its bytes, so that a
+# runaway line of hundreds of megabytes costs kilobytes in `rejected/`.
+REJECTED_DATA_BYTES = 64 * 1024
+
 TIMING_FILE_RE = re.compile(r"timing-\d{4}-\d{2}-\d{2}\.jsonl")
 
 _EPOCH_DATE = date(1970, 1, 1)
@@ -34,7 +38,11 @@ _US_PER_DAY = 86_400_000_000
 
 @dataclass(frozen=True, slots=True)
 class RejectedLine:
-    """A line that failed validation, and where it came from."""
+    """A line that failed validation, and where it came from.
+
+    `data` may be the start of the line only; `length` is its full length in
+    bytes, without the newline.
+    """
 
     source: str
     line: int
@@ -42,6 +50,7 @@ class RejectedLine:
     code: str
     reason: str
     data: bytes
+    length: int
 
 
 def timing_file_name(timestamp_us: int) -> str:
@@ -68,7 +77,11 @@ class OutputFolder:
         self._add(self.folder / timing_file_name(timestamp_us), line)
 
     def add_rejected(self, rejected: RejectedLine, now_s: float) -> None:
-        """Queue one rejected line with its reason and position."""
+        """Queue one rejected line with its reason, position and length.
+
+        Only the first `REJECTED_DATA_BYTES` of the line are written as
+        `data`; `length` keeps its real length.
+        """
         moment = datetime.fromtimestamp(now_s, UTC)
         record: dict[str, Any] = {
             "timestamp": moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
@@ -78,7 +91,8 @@ class OutputFolder:
             "offset": rejected.offset,
             "code": rejected.code,
             "reason": rejected.reason,
-            "data": rejected.data.decode("utf-8", "replace"),
+            "length": rejected.length,
+            "data": rejected.data[:REJECTED_DATA_BYTES].decode("utf-8", "replace"),
         }
         path = self.rejected_folder / f"{moment.date().isoformat()}.jsonl"
         self._add(path, orjson.dumps(record) + b"\n")

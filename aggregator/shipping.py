@@ -23,10 +23,24 @@ from pathlib import Path
 import structlog
 
 from aggregator.checkpoints import FORGET_AFTER_S, Checkpoint, ShipState
-from aggregator.lines import Malformed, TimingEvent, parse_line
+from aggregator.lines import (
+    MAX_LINE_BYTES,
+    Malformed,
+    ParseResult,
+    TimingEvent,
+    parse_line,
+)
 from aggregator.output_folder import TIMING_FILE_RE, OutputFolder, RejectedLine
 from aggregator.rotation import find_rotated
-from aggregator.source_files import FileKey, OpenedSource, SourceLine, expand_sources
+from aggregator.source_files import (
+    FileKey,
+    LineSplitter,
+    OpenedSource,
+    SkippedMatch,
+    SourceLine,
+    absolute_pattern,
+    expand_sources,
+)
 
 DEFAULT_ROTATE_WAIT_S = 60.0
 
@@ -55,22 +69,27 @@ def _never_stop() -> bool:
 
 @dataclass(slots=True)
 class ShipCounts:
-    """Lines handled by one scan or one run, and sources that failed."""
+    """Lines handled by one scan or one run, and sources that failed.
+
+    `unreadable` counts sources that could not be read or matched no file,
+    and `vanished` files that disappeared before they were shipped to the end.
+    """
 
     shipped: int = 0
     skipped: int = 0
     rejected: int = 0
     files: int = 0
     unreadable: int = 0
+    vanished: int = 0
 
     @property
     def has_problems(self) -> bool:
-        """Return whether lines were rejected or a source could not be read."""
-        return self.rejected > 0 or self.unreadable > 0
+        """Return whether lines were rejected, or a source failed or vanished."""
+        return self.rejected > 0 or self.unreadable > 0 or self.vanished > 0
 
     @property
     def has_activity(self) -> bool:
-        return self.shipped + self.skipped + self.rejected + self.unreadable > 0
+        return self.shipped + self.skipped + self.rejected > 0 or self.has_problems
 
     def add(self, other: ShipCounts) -> None:
         self.shipped += other.shipped
@@ -78,6 +97,18 @@ class ShipCounts:
         self.rejected += other.rejected
         self.files += other.files
         self.unreadable += other.unreadable
+        self.vanished += other.vanished
+
+    def as_fields(self) -> dict[str, int]:
+        """Return the counts as log fields."""
+        return {
+            "shipped": self.shipped,
+            "skipped": self.skipped,
+            "rejected": self.rejected,
+            "files": self.files,
+            "unreadable": self.unreadable,
+            "vanished": self.vanished,
+        }
 
 
 class LineRouter:
@@ -88,33 +119,45 @@ class LineRouter:
         self.counts = counts
         self.clock = clock
 
-    def route(
-        self, data: bytes, *, is_complete: bool, source: str, line: int, offset: int
-    ) -> None:
+    def route(self, item: SourceLine, *, source: str, line: int) -> None:
         """Ship a timing line unchanged, reject a malformed one, skip the rest.
 
         Args:
-            data: the line without its newline.
-            is_complete: False for a last line that no newline ended.
+            item: the line; a cut one (longer than the reader keeps) is
+                rejected as `line_too_long` without being parsed.
             source: the path or `<stdin>`, written with a rejected line.
             line: the 1-based line number in the source.
-            offset: the content offset where the line starts.
         """
-        result = parse_line(data, is_complete=is_complete)
+        result = _classify(item)
         if isinstance(result, TimingEvent):
-            self.outputs.add_timing(result.timestamp_us, data + b"\n")
+            self.outputs.add_timing(result.timestamp_us, item.data + b"\n")
             self.counts.shipped += 1
             return
 
         if isinstance(result, Malformed):
             rejected = RejectedLine(
-                source, line, offset, result.code, result.message, data
+                source,
+                line,
+                item.start_offset,
+                result.code,
+                result.message,
+                item.data,
+                item.length,
             )
             self.outputs.add_rejected(rejected, self.clock())
             self.counts.rejected += 1
             return
 
         self.counts.skipped += 1
+
+
+def _classify(item: SourceLine) -> ParseResult:
+    if item.is_cut:
+        message = (
+            f"line is {item.length} bytes, over the limit of {MAX_LINE_BYTES} bytes"
+        )
+        return Malformed("line_too_long", message)
+    return parse_line(item.data, is_complete=item.is_complete)
 
 
 class Shipper:
@@ -143,6 +186,8 @@ class Shipper:
         self._failing: set[str] = set()
         self._ignored: set[str] = set()
         self._announced: set[str] = set()
+        self._unmatched: set[str] = set()
+        self._skipped: set[Path] = set()
 
     def scan(self, should_stop: StopCheck = _never_stop) -> ShipCounts:
         """Ship what the sources hold now, then save the checkpoints.
@@ -185,7 +230,8 @@ class Shipper:
         should_stop: StopCheck,
     ) -> set[str]:
         matches = expand_sources(self.patterns)
-        self._report_missing(matches.missing, router.counts)
+        self._report_skipped(matches.skipped)
+        self._report_unmatched(matches.unmatched, router.counts)
 
         seen: set[str] = set()
         for path in matches.paths:
@@ -201,6 +247,7 @@ class Shipper:
 
             seen.add(fingerprint)
             checkpoint = self.state.setdefault(fingerprint)
+            checkpoint.pattern = matches.pattern_of[path]
             self._mark_seen(checkpoint)
             if not checkpoint.is_complete:
                 self._ship_source(source, checkpoint, router, should_stop)
@@ -222,7 +269,7 @@ class Shipper:
 
             source = self._find_moved(checkpoint, used)
             if source is None:
-                _log_vanished(checkpoint)
+                self._report_gone(checkpoint, router.counts)
                 checkpoint.path = None
                 continue
 
@@ -254,7 +301,7 @@ class Shipper:
             return
 
         self._note_location(source, checkpoint)
-        for item in source.lines_from(checkpoint.offset):
+        for item in source.lines_from(checkpoint.offset, checkpoint.size):
             checkpoint.size = item.end_offset
             if not item.is_complete and not (is_final and source.read_error is None):
                 break
@@ -277,13 +324,7 @@ class Shipper:
         router: LineRouter,
         source_name: str,
     ) -> None:
-        router.route(
-            item.data,
-            is_complete=item.is_complete,
-            source=source_name,
-            line=checkpoint.line + 1,
-            offset=checkpoint.offset,
-        )
+        router.route(item, source=source_name, line=checkpoint.line + 1)
         checkpoint.offset = item.end_offset
         checkpoint.line += 1
 
@@ -293,11 +334,19 @@ class Shipper:
         Only the file the checkpoint was taken on counts as truncated. Another
         file with the same first line but less content is a shorter copy of
         lines already shipped, so there is nothing to read in it.
+
+        `checkpoint.size` records how far the partial last line was
+        already searched for a newline. It is reset to the offset when the
+        content is shorter now, because those bytes are then not the ones
+        searched before.
         """
         if source.is_gzip:
+            checkpoint.size = checkpoint.offset
             return True
 
         size = source.size()
+        if size < checkpoint.size:
+            checkpoint.size = checkpoint.offset
         if size >= checkpoint.offset:
             return True
 
@@ -312,6 +361,7 @@ class Shipper:
         )
         checkpoint.offset = 0
         checkpoint.line = 0
+        checkpoint.size = 0
         return True
 
     def _note_location(self, source: OpenedSource, checkpoint: Checkpoint) -> None:
@@ -431,16 +481,82 @@ class Shipper:
         if now_s - checkpoint.seen_at_s >= _SEEN_REFRESH_S:
             checkpoint.seen_at_s = now_s
 
-    def _report_missing(self, missing: list[str], counts: ShipCounts) -> None:
-        for name in missing:
-            counts.unreadable += 1
-            if name not in self._failing:
-                self._failing.add(name)
+    def _report_unmatched(self, unmatched: list[str], counts: ShipCounts) -> None:
+        """Log each pattern that matched no file, once until it matches again.
+
+        A pattern that a checkpoint shows matched before, whose files were
+        rotated away, is logged at info level and is not a problem. Any other
+        is a problem and is counted once, because it is usually a typo or a
+        glob that the shell expanded already.
+        """
+        self._unmatched &= set(unmatched)
+        for pattern in unmatched:
+            if pattern in self._unmatched:
+                continue
+
+            self._unmatched.add(pattern)
+            has_matched = self.state.has_matched(absolute_pattern(pattern))
+            if not has_matched:
+                counts.unreadable += 1
+            if has_matched:
+                log.info("source_not_found", path=pattern, has_matched_before=True)
+            else:
                 log.warning(
                     "source_not_found",
-                    path=name,
+                    path=pattern,
+                    has_matched_before=False,
                     hint="check the path, or quote a glob so the shipper expands it",
                 )
+
+    def _report_skipped(self, skipped: list[SkippedMatch]) -> None:
+        """Log each matched path that is not a regular file, once while it stays so.
+
+        A directory is logged at info level, because `logs/*` often matches
+        one on purpose. A broken symbolic link or a FIFO is a warning.
+        """
+        self._skipped &= {match.path for match in skipped}
+        for match in skipped:
+            if match.path in self._skipped:
+                continue
+
+            self._skipped.add(match.path)
+            if match.reason == "directory":
+                log.info("source_skipped", path=str(match.path), reason=match.reason)
+            else:
+                log.warning(
+                    "source_skipped",
+                    path=str(match.path),
+                    reason=match.reason,
+                    target=_link_target(match.path),
+                )
+
+    def _report_gone(self, checkpoint: Checkpoint, counts: ShipCounts) -> None:
+        """Log a file that disappeared before it was shipped to its end and released.
+
+        The file of the checkpoint's inode still at its path, with other
+        content, was truncated and written again: logged as truncated. Any
+        other disappearance (deleted, moved to another folder) is a problem,
+        because lines appended since the last scan may be lost, and no
+        process can count them any more.
+        """
+        if _has_inode_at_path(checkpoint):
+            log.info(
+                "source_truncated",
+                path=checkpoint.path,
+                offset=checkpoint.offset,
+                reason="first line changed",
+            )
+            return
+
+        counts.vanished += 1
+        log.warning(
+            "source_vanished",
+            path=checkpoint.path,
+            offset=checkpoint.offset,
+            unshipped_bytes=checkpoint.size - checkpoint.offset,
+            hint="unshipped_bytes counts what the last scan saw; lines appended "
+            "after it are lost and not counted",
+        )
 
     def _report_unreadable(
         self, path: Path, error: OSError, counts: ShipCounts
@@ -472,9 +588,8 @@ def ship_stream(
     """
     counts = ShipCounts(files=1)
     router = LineRouter(outputs, counts, clock)
-    pending = b""
+    splitter = LineSplitter(0)
     line = 0
-    offset = 0
     while not should_stop():
         readable, _, _ = select.select([fd], [], [], _STDIN_POLL_S)
         if not readable:
@@ -484,20 +599,14 @@ def ship_stream(
         if not chunk:
             break
 
-        pieces = (pending + chunk).split(b"\n")
-        pending = pieces.pop()
-        for piece in pieces:
+        for item in splitter.feed(chunk):
             line += 1
-            router.route(
-                piece, is_complete=True, source=STDIN_NAME, line=line, offset=offset
-            )
-            offset += len(piece) + 1
+            router.route(item, source=STDIN_NAME, line=line)
         outputs.flush()
 
-    if pending:
-        router.route(
-            pending, is_complete=False, source=STDIN_NAME, line=line + 1, offset=offset
-        )
+    partial = splitter.pending()
+    if partial is not None:
+        router.route(partial, source=STDIN_NAME, line=line + 1)
     outputs.flush()
     _log_scan(counts)
     return counts
@@ -507,31 +616,28 @@ def _log_scan(counts: ShipCounts) -> None:
     if not counts.has_activity:
         return
 
-    fields = {
-        "shipped": counts.shipped,
-        "skipped": counts.skipped,
-        "rejected": counts.rejected,
-        "files": counts.files,
-        "unreadable": counts.unreadable,
-    }
+    # Rejected lines are not logged one by one, so their count is the warning.
     if counts.rejected:
-        log.warning("scan_done", **fields)
+        log.warning("scan_done", **counts.as_fields())
     else:
-        log.info("scan_done", **fields)
+        log.info("scan_done", **counts.as_fields())
 
 
-def _log_vanished(checkpoint: Checkpoint) -> None:
-    unshipped_bytes = checkpoint.size - checkpoint.offset
-    if unshipped_bytes <= 0:
-        log.info("source_removed", path=checkpoint.path, offset=checkpoint.offset)
-        return
+def _has_inode_at_path(checkpoint: Checkpoint) -> bool:
+    if checkpoint.path is None:
+        return False
+    try:
+        status = os.stat(checkpoint.path)
+    except OSError:
+        return False
+    return (status.st_dev, status.st_ino) == (checkpoint.device, checkpoint.inode)
 
-    log.warning(
-        "source_vanished",
-        path=checkpoint.path,
-        offset=checkpoint.offset,
-        unshipped_bytes=unshipped_bytes,
-    )
+
+def _link_target(path: Path) -> str | None:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return None
 
 
 def _log_read_error(source: OpenedSource, counts: ShipCounts) -> None:

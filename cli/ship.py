@@ -1,8 +1,9 @@
 """`datadrop-slo ship`: collect timing lines from log files into one folder.
 
-Exit codes: 0 shipped, or nothing to ship; 1 some lines were rejected, a
-source could not be read, or an output file could not be written; 2 a usage
-error; 4 another shipper holds the lock on the state file. A follow run that
+Exit codes: 0 shipped, or nothing to ship. 1 some lines were rejected, a
+source matched no file or could not be read, a file vanished before it was
+shipped to its end, or an output file could not be written. 2 a usage error.
+4 another shipper holds the lock on the state file. A follow run that
 is stopped by SIGINT or SIGTERM exits 0 after flushing, because its problems
 were logged as they happened.
 """
@@ -207,13 +208,7 @@ def _logged_run(sources: object, total: ShipCounts) -> Iterator[None]:
     except StateFileError as error:
         log.error("ship_failed", error=str(error))
         raise
-    log.info(
-        "ship_stopped",
-        shipped=total.shipped,
-        skipped=total.skipped,
-        rejected=total.rejected,
-        unreadable=total.unreadable,
-    )
+    log.info("ship_stopped", **total.as_fields())
 
 
 @contextmanager

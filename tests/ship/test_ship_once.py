@@ -224,14 +224,107 @@ class TestShipSourcesAndUsage:
         assert events[0]["path"] == str(source_folder / "api.jsonl")
         assert output.shipped_ids() == log.written_ids
 
-    def test_glob_without_match_exits_0(
+    def test_glob_without_match_exits_1(
         self, source_folder: Path, output: Output
     ) -> None:
-        """A glob that matches nothing yet is not an error."""
+        """A glob that never matched a file, a typo in a cron line, warns and
+        exits 1, while the other sources ship."""
+        log = LogFile(source_folder / "bot.jsonl")
+        log.append(3)
+        typo = str(source_folder / "*.jsnol")
+
+        result = ship_once(output, str(source_folder / "*.jsonl"), typo)
+
+        assert result.returncode == 1
+        (event,) = stderr_events(result.stderr)
+        assert event["event"] == "source_not_found"
+        assert event["level"] == "warning"
+        assert event["path"] == typo
+        assert event["has_matched_before"] is False
+        assert output.shipped_ids() == log.written_ids
+
+    def test_glob_rotated_away_exits_0(
+        self, source_folder: Path, output: Output
+    ) -> None:
+        """A glob whose files were all rotated away since a run that shipped
+        them is no problem: exit 0, logged only with -v."""
+        log = LogFile(source_folder / "bot.jsonl")
+        log.append(3)
+        pattern = str(source_folder / "*.jsonl")
+        assert ship_once(output, pattern).returncode == 0
+        log.path.rename(source_folder / "bot.jsonl.1")
+
+        quiet = ship_once(output, pattern)
+        verbose = ship_once(output, pattern, verbose=True)
+
+        assert quiet.returncode == 0, quiet.stderr
+        assert quiet.stderr == b""
+        assert verbose.returncode == 0
+        events = {event["event"]: event for event in stderr_events(verbose.stderr)}
+        assert events["source_not_found"]["has_matched_before"] is True
+        assert events["source_not_found"]["level"] == "info"
+        assert output.shipped_ids() == log.written_ids
+
+    def test_directory_match_logged_with_verbose(
+        self, source_folder: Path, output: Output
+    ) -> None:
+        """A folder matched by the glob is skipped: silent by default, logged
+        with -v."""
+        log = LogFile(source_folder / "bot.jsonl")
+        log.append(3)
+        (source_folder / "archive.jsonl").mkdir()
+        pattern = str(source_folder / "*.jsonl")
+
+        quiet = ship_once(output, pattern)
+        verbose = ship_once(output, pattern, verbose=True)
+
+        assert quiet.returncode == 0
+        assert quiet.stderr == b""
+        skipped = [
+            event
+            for event in stderr_events(verbose.stderr)
+            if event["event"] == "source_skipped"
+        ]
+        assert [event["reason"] for event in skipped] == ["directory"]
+        assert skipped[0]["path"] == str(source_folder / "archive.jsonl")
+        assert output.shipped_ids() == log.written_ids
+
+    @pytest.mark.parametrize(
+        ("target", "reason"),
+        [("gone.jsonl", "dangling_symlink"), ("link.jsonl", "symlink_loop")],
+    )
+    def test_broken_symlink_warns(
+        self, source_folder: Path, output: Output, target: str, reason: str
+    ) -> None:
+        """A dangling or looping symbolic link matched by the glob is a warning
+        naming the link and its target; the other files ship."""
+        log = LogFile(source_folder / "bot.jsonl")
+        log.append(3)
+        link = source_folder / "link.jsonl"
+        link.symlink_to(source_folder / target)
+
         result = ship_once(output, str(source_folder / "*.jsonl"))
 
-        assert result.returncode == 0
-        assert result.stderr == b""
+        (event,) = stderr_events(result.stderr)
+        assert event["event"] == "source_skipped"
+        assert event["level"] == "warning"
+        assert event["reason"] == reason
+        assert event["path"] == str(link)
+        assert event["target"] == str(source_folder / target)
+        assert output.shipped_ids() == log.written_ids
+
+    def test_dangling_literal_path_exits_1(
+        self, source_folder: Path, output: Output
+    ) -> None:
+        """A literal source that is a dangling link matched no file: exit 1."""
+        link = source_folder / "bot.jsonl"
+        link.symlink_to(source_folder / "gone.jsonl")
+
+        result = ship_once(output, link)
+
+        assert result.returncode == 1
+        names = [event["event"] for event in stderr_events(result.stderr)]
+        assert names == ["source_skipped", "source_not_found"]
 
     def test_stdin_with_files_is_usage_error(
         self, source_folder: Path, output: Output
@@ -276,3 +369,48 @@ class TestShipSourcesAndUsage:
         names = [event["event"] for event in stderr_events(result.stderr)]
         assert "source_unreadable" in names
         assert output.shipped_ids() == readable.written_ids
+
+
+class TestShipVanished:
+    def test_appended_then_deleted_logged(
+        self, source_folder: Path, output: Output
+    ) -> None:
+        """Lines appended to a file deleted between runs cannot be shipped:
+        the next run logs `source_vanished` and exits 1, once."""
+        log = LogFile(source_folder / "bot.jsonl")
+        log.append(5)
+        pattern = str(source_folder / "*.jsonl")
+        assert ship_once(output, pattern).returncode == 0
+        log.append(4)
+        LogFile(source_folder / "api.jsonl").append(1)
+        log.path.unlink()
+
+        first = ship_once(output, pattern)
+        second = ship_once(output, pattern)
+
+        assert first.returncode == 1
+        (event,) = stderr_events(first.stderr)
+        assert event["event"] == "source_vanished"
+        assert event["level"] == "warning"
+        assert event["path"] == str(log.path)
+        assert event["unshipped_bytes"] == 0
+        assert second.returncode == 0, second.stderr
+        assert second.stderr == b""
+
+    def test_unshipped_partial_line_counted(
+        self, source_folder: Path, output: Output
+    ) -> None:
+        """A partial last line seen before the file vanished is counted in
+        `unshipped_bytes`."""
+        path = source_folder / "bot.jsonl"
+        partial = timing_line(2)[:80]
+        path.write_bytes(timing_line(1) + partial)
+        assert ship_once(output, path).returncode == 0
+        path.unlink()
+
+        result = ship_once(output, path)
+
+        assert result.returncode == 1
+        events = {event["event"]: event for event in stderr_events(result.stderr)}
+        assert events["source_vanished"]["unshipped_bytes"] == len(partial)
+        assert list(events) == ["source_vanished"]
