@@ -30,7 +30,11 @@ def ours(folder: Path) -> Operation:
     from datadrop_timing import bind_context, configure, timed
 
     configure(service="datadrop-bot", output=folder / "ours.jsonl")
-    bind_context(tenant=1444299331546478261, request_id=os.urandom(16).hex())
+    # Entered and never left: the context stays bound for every operation,
+    # as structlog's peer binds its context once.
+    bind_context(
+        tenant=1444299331546478261, request_id=os.urandom(16).hex()
+    ).__enter__()
     timer = timed("verification.submit")
 
     def operation() -> None:

@@ -90,6 +90,7 @@ def configure(
     route_stdlib: bool = True,
     clock: Clock = SYSTEM_CLOCK,
     tenant_key: str | bytes | None = None,
+    background: bool = False,
 ) -> LineSink:
     """Set up structlog and stdlib logging to write one JSON object per line.
 
@@ -119,6 +120,12 @@ def configure(
         tenant_key: a secret of at least 16 bytes; when given (or set in
             `DATADROP_SLO_TENANT_KEY`), tenants are written as keyed-hash
             pseudonyms instead of guild ids. See `datadrop_timing.pseudonym`.
+        background: with a file `output`, write on a thread of its own
+            through a queue of 10,000 lines, so a slow disk does not
+            block the event loop. Lines keep their order; when the queue is
+            full, lines are dropped and counted in `sink.dropped`. Queued
+            lines are written at exit and by the next `configure()` call;
+            call `sink.flush()` to wait for them earlier.
 
     Returns:
         The sink every line goes to; `sink.failures` counts failed writes.
@@ -133,7 +140,7 @@ def configure(
         msg = f"invalid entrypoint {entrypoint!r}: use one of {', '.join(ENTRYPOINTS)}"
         raise ConfigurationError(msg)
 
-    previous, sink = _ACTIVE.sink, LineSink(output)
+    previous, sink = _ACTIVE.sink, LineSink(output, background=background)
     _ACTIVE.sink = sink
     _ACTIVE.finisher = EventFinisher(
         service=service, entrypoint=entrypoint, clock=clock

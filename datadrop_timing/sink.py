@@ -7,6 +7,9 @@ not to interleave for pipes. A longer line (a long traceback) goes to a file of
 this process alone, `<name>.<pid>.jsonl` beside the shared one, which readers
 and the shipper pick up like any log file. A write that fails is counted,
 reported once on stderr, and never raised into the code that logged.
+
+With `background=True`, a file sink writes on a thread of its own (see
+`datadrop_timing.background`), so the caller never waits for the disk.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import threading
 from pathlib import Path
 from typing import BinaryIO
 
+from datadrop_timing.background import BackgroundWriter
+
 FILE_MODE = 0o640
 
 SHARED_LINE_BYTES = 4096
@@ -25,7 +30,12 @@ SHARED_LINE_BYTES = 4096
 class LineSink:
     """Append whole lines to a file or a binary stream, counting failures."""
 
-    def __init__(self, target: str | os.PathLike[str] | BinaryIO | None = None) -> None:
+    def __init__(
+        self,
+        target: str | os.PathLike[str] | BinaryIO | None = None,
+        *,
+        background: bool = False,
+    ) -> None:
         self._lock = threading.Lock()
         self._fd: int | None = None
         self._path: Path | None = None
@@ -46,9 +56,29 @@ class LineSink:
             self._stream = target
             self.name = getattr(target, "name", repr(target))
 
+        self._background: BackgroundWriter | None = None
+        if background and self._fd is not None:
+            self._background = BackgroundWriter(self._write_now, self.name)
+
+    @property
+    def dropped(self) -> int:
+        """Lines dropped because the background write queue was full."""
+        return 0 if self._background is None else self._background.dropped
+
     def write_line(self, line: bytes) -> None:
-        """Write `line` and a newline in one call; never raises."""
+        """Write `line` and a newline in one call, or queue it; never raises."""
         data = line + b"\n"
+        if self._background is not None:
+            self._background.submit(data)
+        else:
+            self._write_now(data)
+
+    def flush(self) -> None:
+        """Wait until queued lines are written; a sink without a queue has none."""
+        if self._background is not None:
+            self._background.flush()
+
+    def _write_now(self, data: bytes) -> None:
         try:
             if self._fd is not None and len(data) > SHARED_LINE_BYTES:
                 self._write_own_file(data)
@@ -60,7 +90,12 @@ class LineSink:
             self._record_failure(error)
 
     def close(self) -> None:
-        """Close the files this sink opened; streams stay open."""
+        """Write queued lines, then close the files this sink opened.
+
+        Streams stay open.
+        """
+        if self._background is not None:
+            self._background.close()
         fd, self._fd = self._fd, None
         own_fd, self._own_fd = self._own_fd, None
         for descriptor in (fd, own_fd):

@@ -1,0 +1,71 @@
+"""Background file writes keep line order, drain on close and never block."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import orjson
+
+from datadrop_timing import configure, timed
+from datadrop_timing.background import BackgroundWriter
+from datadrop_timing.sink import LineSink
+
+
+class TestBackgroundWriter:
+    def test_lines_keep_order(self, tmp_path: Path) -> None:
+        """Lines reach the file in the order they were written."""
+        sink = LineSink(tmp_path / "ordered.jsonl", background=True)
+        for index in range(2000):
+            sink.write_line(b'{"n":%d}' % index)
+        sink.close()
+
+        lines = (tmp_path / "ordered.jsonl").read_bytes().splitlines()
+
+        assert [orjson.loads(line)["n"] for line in lines] == list(range(2000))
+
+    def test_slow_write_not_blocking(self) -> None:
+        """Submitting returns at once while the write itself is stuck."""
+        release = threading.Event()
+        written: list[bytes] = []
+
+        def slow_write(data: bytes) -> None:
+            release.wait(5)
+            written.append(data)
+
+        writer = BackgroundWriter(slow_write, "slow disk", max_lines=10)
+        started = time.perf_counter()
+        for index in range(5):
+            writer.submit(b"%d\n" % index)
+        submit_s = time.perf_counter() - started
+        release.set()
+        writer.close()
+
+        assert submit_s < 1.0
+        assert written == [b"%d\n" % index for index in range(5)]
+
+    def test_full_queue_drops_counted(self) -> None:
+        """A full queue drops the new line and counts it instead of waiting."""
+        release = threading.Event()
+
+        writer = BackgroundWriter(lambda data: release.wait(5), "full", max_lines=2)
+        for index in range(10):
+            writer.submit(b"%d\n" % index)
+        dropped = writer.dropped
+        release.set()
+        writer.close()
+
+        # One line is being written, two wait in the queue.
+        assert dropped >= 7
+
+    def test_configure_flushes_previous(self, tmp_path: Path) -> None:
+        """A second configure() writes the first sink's queued lines."""
+        first = tmp_path / "first.jsonl"
+        configure(service="bench", output=first, background=True, route_stdlib=False)
+        for _ in range(100):
+            with timed("config.update"):
+                pass
+        configure(service="bench", output=tmp_path / "second.jsonl", route_stdlib=False)
+
+        assert len(first.read_bytes().splitlines()) == 100
