@@ -344,7 +344,7 @@ def _classify(
 def _drop_duplicates(events: pl.DataFrame, stats: ReadStats) -> pl.DataFrame:
     """Keep the first event of each `event_id`; count the rest."""
     # A mask rather than `unique`: without duplicates, no column is copied.
-    is_first = events["event_id"].is_first_distinct()
+    is_first = _first_of_each_id(events["event_id"])
     stats.duplicates = events.height - int(is_first.sum())
     if stats.duplicates == 0:
         return events
@@ -358,3 +358,21 @@ def _drop_duplicates(events: pl.DataFrame, stats: ReadStats) -> pl.DataFrame:
     )
     stats.conflicting_duplicates = int(variants["len"].sum() - variants.height)
     return unique
+
+
+def _first_of_each_id(event_ids: pl.Series) -> pl.Series:
+    """Mark the first row of each event id, exactly, comparing hashes first.
+
+    Hashes compare much faster than 32-character strings. Rows whose hash was
+    seen before (repeated ids, or a hash collision) are decided again by
+    comparing the strings among all rows that share one of those hashes.
+    """
+    hashes = event_ids.hash()
+    is_first = hashes.is_first_distinct()
+    if is_first.all():
+        return is_first
+
+    repeated_hashes = hashes.filter(~is_first).unique()
+    suspects = hashes.is_in(repeated_hashes).arg_true()
+    exact = event_ids.gather(suspects).is_first_distinct()
+    return is_first.scatter(suspects, exact)
