@@ -28,7 +28,7 @@ UNMATCHED_ROUTE = "<unmatched>"
 # A matched request whose mount prefix could not be turned into a template.
 UNRESOLVED_ROUTE = "<unresolved>"
 
-# How deep mounts are searched for a route found by its endpoint.
+# Maximum depth of nested mounts searched for a route found by its endpoint.
 _MAX_MOUNT_DEPTH = 8
 
 

@@ -35,8 +35,8 @@ from datadrop_timing.context import current_context
 
 UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
 
-# discord.py loggers that log exceptions; loggers of discord.py modules already
-# imported when the filter is installed are added too.
+# discord.py loggers that log exceptions. The loggers of discord.py modules
+# imported before the filter is installed get it too.
 DISCORD_LOGGERS = (
     "discord",
     "discord.client",
@@ -60,7 +60,8 @@ _CONTEXT_ATTRIBUTE = "__datadrop_timing_context__"
 
 _CONTEXT_FIELDS = ("request_id", "tenant", "action")
 
-# Wrapper exceptions of discord.py keep the real error in `original`.
+# The most `original` links followed from a discord.py wrapper exception,
+# which keeps the real error in `original`.
 _MAX_CHAIN = 8
 
 
@@ -68,8 +69,8 @@ def remember_error_context(error: BaseException, values: Mapping[str, Any]) -> N
     """Attach an operation's `request_id`, `tenant` and `action` to `error`.
 
     `LibraryRecordFilter` copies them onto a record that logs this error
-    outside the operation's context. Exceptions that refuse attributes are
-    left as they are.
+    outside the operation's context. An exception that rejects attribute
+    assignment is left as it is.
     """
     fields = {key: values[key] for key in _CONTEXT_FIELDS if key in values}
     for link in _exception_chain(error):
