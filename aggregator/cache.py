@@ -151,6 +151,8 @@ class EventCache:
         if stat.S_IMODE(self.folder.stat().st_mode) != FOLDER_MODE:
             os.chmod(self.folder, FOLDER_MODE)
 
+    # NOTE: entries of deleted log files are never removed; clear the
+    # folder by hand if it grows too large.
     def _write_entry(
         self, name: str, events: pl.DataFrame, metadata: dict[str, str]
     ) -> None:

@@ -207,6 +207,8 @@ def read_files(
             on_file(index, len(files), path)
 
     # Chunks are kept as read: rechunking would copy every event once more.
+    # NOTE: every event keeps all columns as full strings, so peak memory
+    # still grows with the input (about 290 MB per million lines).
     events = pl.concat(
         [_in_schema_order(empty_events()), *frames], how="vertical", rechunk=False
     )
