@@ -24,8 +24,8 @@ from typing import Any, ParamSpec, TypeVar, cast
 
 from datadrop_timing.clock import SYSTEM_CLOCK, Clock
 from datadrop_timing.context import normalise_tenant
-from datadrop_timing.processors import END_TIMESTAMP_KEY
 from datadrop_timing.errors import ConfigurationError
+from datadrop_timing.processors import END_TIMESTAMP_KEY
 from datadrop_timing.schema import (
     ENTRYPOINTS,
     EXTRA_PREFIX,

@@ -23,6 +23,14 @@ def emitted(tmp_path: Path) -> Iterator[EmittedLog]:
     _reset_logging()
 
 
+@pytest.fixture(autouse=True)
+def _private_cache_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keep report's event cache out of the user's home folder during tests."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+
+
 def _reset_logging() -> None:
     root = logging.getLogger()
     for handler in list(root.handlers):
