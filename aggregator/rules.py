@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from fractions import Fraction
 from typing import Any
 
 import polars as pl
@@ -120,8 +121,8 @@ class Evaluator:
             holds = (
                 (pl.col(f"total_{long}") >= pl.col("min_events"))
                 & (pl.col(f"total_{short}") >= pl.col("min_events"))
-                & (pl.col(f"burn_{long}") > rule.factor)
-                & (pl.col(f"burn_{short}") > rule.factor)
+                & _burns_faster(long, rule.factor)
+                & _burns_faster(short, rule.factor)
             )
             counts = counts.with_columns(
                 holds.fill_null(False).alias(f"rule_{rule.name}")
@@ -237,3 +238,18 @@ class Evaluator:
         )
         result = values.select(nearest_rank("value_ms", q)).item()
         return None if result is None else float(result)
+
+
+def _burns_faster(window: str, factor: float) -> pl.Expr:
+    """Tell exactly whether a window's burn rate is above `factor`.
+
+    The burn rate is (bad / total) / (1 - num / den); in floating point a
+    window that spends exactly its budget can come out a hair above 1.0, so
+    the comparison is done in integers: bad * den > factor * (den - num) * total.
+    """
+    exact = Fraction(str(factor))
+    bad, total = pl.col(f"bad_{window}"), pl.col(f"total_{window}")
+    den, num = pl.col("target_den"), pl.col("target_num")
+    left = bad * den * exact.denominator
+    right = exact.numerator * (den - num) * total
+    return (total > 0) & (left > right)

@@ -12,7 +12,7 @@ import pytest
 from aggregator.conditions import window_name
 from aggregator.loading import EVENT_SCHEMA
 from aggregator.rules import Evaluator
-from aggregator.slo_config import SloConfig
+from aggregator.slo_config import BurnRateRule, LatencyObjective, SloConfig
 
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 
@@ -94,3 +94,32 @@ def test_every_window_matches_brute_force(seed: int) -> None:
                 assert row[f"burn_{name}"] == pytest.approx(float(burn)), name
             else:
                 assert row[f"burn_{name}"] is None
+
+
+@pytest.mark.parametrize(("target", "bad"), [("0.9", 2), ("0.8", 4), ("0.95", 1)])
+def test_spending_exactly_the_budget_is_not_faster_than_factor_1(
+    target: str, bad: int
+) -> None:
+    """20 events with exactly the budgeted number bad: burn rate 1, not above."""
+    rows = [
+        {
+            **dict.fromkeys(EVENT_SCHEMA),
+            "timestamp": NOW - timedelta(seconds=10 + i),
+            "action": "x.op",
+            "action_type": "x",
+            "outcome": "success",
+            "entrypoint": "bot",
+            "service": "s",
+            "event_id": f"{i:032x}",
+            "duration_ms": 600.0 if i < bad else 100.0,
+        }
+        for i in range(20)
+    ]
+    events = pl.DataFrame(rows, schema=EVENT_SCHEMA)
+    rule = BurnRateRule("one", "page", timedelta(minutes=5), timedelta(minutes=5), 1.0)
+    latency = LatencyObjective(target=Fraction(target))
+    config = SloConfig(latency=latency, burn_rate=(rule,))
+
+    found = Evaluator(events, config).evaluate([NOW])
+
+    assert [c.rule for c in found[NOW] if c.rule == "one"] == []
