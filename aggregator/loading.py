@@ -370,6 +370,10 @@ def _first_of_each_id(event_ids: pl.Series) -> pl.Series:
     comparing the strings among all rows that share one of those hashes.
     """
     hashes = event_ids.hash()
+    # Counting distinct hashes is about twice as fast as marking first ones.
+    if hashes.n_unique() == hashes.len():
+        return pl.repeat(True, hashes.len(), dtype=pl.Boolean, eager=True)
+
     is_first = hashes.is_first_distinct()
     if is_first.all():
         return is_first

@@ -51,11 +51,30 @@ def quantile_fraction(q: float | str | Fraction) -> Fraction:
 
 def nearest_rank(column: str, q: float | str | Fraction) -> pl.Expr:
     """Build the nearest-rank q-quantile of `column`; null for an empty group."""
-    exact = quantile_fraction(q)
     values = pl.col(column).drop_nulls()
-    count = values.len().cast(pl.Int64)
+    index = _rank_index(values.len(), quantile_fraction(q))
+    return values.sort().get(index, null_on_oob=True)
+
+
+def nearest_rank_of_sorted(column: str, q: float | str | Fraction) -> pl.Expr:
+    """Build the nearest-rank q-quantile of each list in a list column.
+
+    Each list must be sorted ascending and contain no nulls, as
+    `pl.col(name).drop_nulls().sort()` aggregated per group returns it. Sorting
+    once and taking several ranks from the list is cheaper than one
+    `nearest_rank` per percentile, which sorts the group each time. An empty
+    list gives null.
+    """
+    values = pl.col(column).list
+    index = _rank_index(values.len(), quantile_fraction(q))
+    return values.get(index, null_on_oob=True)
+
+
+def _rank_index(count: pl.Expr, exact: Fraction) -> pl.Expr:
+    """Return the 0-based index of rank ceil(q * count), in integer arithmetic."""
+    count = count.cast(pl.Int64)
     rank = (count * exact.numerator + exact.denominator - 1) // exact.denominator
-    return values.sort().get((rank - 1).clip(lower_bound=0), null_on_oob=True)
+    return (rank - 1).clip(lower_bound=0)
 
 
 def linear(column: str, q: float | str | Fraction) -> pl.Expr:
