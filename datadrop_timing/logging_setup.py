@@ -80,6 +80,36 @@ def _render_bytes(logger: object, method_name: str, event: dict[str, Any]) -> by
     return render_line(event)
 
 
+class TimingLineWriter:
+    """The JSON pipeline for timing lines, without structlog's bound logger.
+
+    It runs the steps of the JSON processor chain in `_processors` on the
+    timer's fields: merge the bound context (`merge_contextvars`), add the
+    level (`add_log_level`), finish, render and write to the active sink.
+    The lines are byte for byte what the chain writes, and skipping the
+    bound logger's copying and dispatch saves about 1.5 us per timed
+    operation (benchmarks/emit.py). The timer calls only `info` and
+    `warning`, and writes at every level, so no level filter is needed.
+    """
+
+    def info(self, event: str, **fields: Any) -> None:
+        """Write a successful operation's line."""
+        self._write("info", event, fields)
+
+    def warning(self, event: str, **fields: Any) -> None:
+        """Write a failed operation's line."""
+        self._write("warning", event, fields)
+
+    @staticmethod
+    def _write(level: str, event: str, fields: dict[str, Any]) -> None:
+        fields["event"] = event
+        structlog.contextvars.merge_contextvars(None, level, fields)
+        fields["level"] = level
+        finished = _ACTIVE.finish(None, level, fields)
+        if _ACTIVE.sink is not None:
+            _ACTIVE.sink.write_line(render_line(finished))
+
+
 def configure(
     *,
     service: str,
@@ -156,13 +186,7 @@ def configure(
     # Timing lines are written at every level: a level above `info` must
     # not drop the successes and leave only failures, which would fake a
     # 100% failure rate.
-    _timing_logger.set(
-        structlog.wrap_logger(
-            SinkLogger(),
-            processors=processors,
-            wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),
-        )
-    )
+    _timing_logger.set(_timing_line_logger(processors, console=console))
 
     install_library_log_filters()
     if route_stdlib:
@@ -229,8 +253,15 @@ def default_timing_logger() -> Any:
         _ACTIVE.sink = LineSink(None)
     if _ACTIVE.finisher is None:
         _ACTIVE.finisher = EventFinisher()
+    return TimingLineWriter()
+
+
+def _timing_line_logger(processors: list[Any], *, console: bool) -> Any:
+    """Return the logger for timing lines, which writes at every level."""
+    if not console:
+        return TimingLineWriter()
     return structlog.wrap_logger(
         SinkLogger(),
-        processors=_processors(console=False),
+        processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),
     )

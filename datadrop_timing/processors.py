@@ -6,6 +6,7 @@ redaction and value encoding whichever logger wrote it.
 
 from __future__ import annotations
 
+import functools
 import sys
 import traceback
 from collections.abc import MutableMapping
@@ -32,6 +33,10 @@ END_TIMESTAMP_KEY = "_end_timestamp"
 RECORD_TIMESTAMP_KEY = "_record_timestamp"
 
 MAX_TRACEBACK_CHARS = 8192
+
+# Key sets larger than this are ordered without caching, so that the cache
+# stays small.
+_MAX_CACHED_KEYS = 64
 
 # What an ordinary log message "timing" is written as.
 UNTIMED_TIMING_MESSAGE = "timing (log message)"
@@ -163,11 +168,23 @@ def _is_duration(value: object) -> bool:
 
 
 def _ordered(event: dict[str, Any]) -> dict[str, Any]:
-    ordered = {key: event.pop(key) for key in LEADING_KEYS if key in event}
-    trailing = {key: event.pop(key) for key in TRAILING_KEYS if key in event}
-    ordered.update(event)
-    ordered.update(trailing)
-    return ordered
+    keys = tuple(event)
+    if len(keys) > _MAX_CACHED_KEYS:
+        return {key: event[key] for key in _key_order.__wrapped__(keys)}
+    return {key: event[key] for key in _key_order(keys)}
+
+
+# Lines of one process repeat a few key sets in a few orders, so the schema
+# order of each is computed once.
+@functools.lru_cache(maxsize=1024)
+def _key_order(keys: tuple[str, ...]) -> tuple[str, ...]:
+    """Return `keys` in line order: `LEADING_KEYS`, then others, then trailing."""
+    present = set(keys)
+    leading = [key for key in LEADING_KEYS if key in present]
+    trailing = [key for key in TRAILING_KEYS if key in present]
+    placed = set(leading) | set(trailing)
+    others = [key for key in keys if key not in placed]
+    return (*leading, *others, *trailing)
 
 
 def _structure_exception(event: dict[str, Any]) -> None:

@@ -54,6 +54,10 @@ _MAX_DEPTH = 16
 
 _PLAIN_SCALARS = frozenset((int, float, bool))
 
+# Key sets larger than this are checked without caching, so that the cache
+# stays small.
+_MAX_CACHED_KEYS = 64
+
 
 # The answer depends on the name alone, and a process uses few names, so it
 # is cached: the check runs for every key of every line.
@@ -73,18 +77,24 @@ def redact(event: MutableMapping[Any, Any], depth: int = 0) -> list[str]:
     """Drop sensitive keys and scrub secret values in place.
 
     Returns:
-        The dotted paths of the dropped keys, such as `headers.authorization`.
+        The dotted paths of the dropped keys, such as `headers.authorization`,
+        top-level keys first.
     """
-    dropped: list[str] = []
-    for key in list(event):
-        if isinstance(key, str) and is_sensitive_key(key):
-            del event[key]
-            dropped.append(key)
-            continue
+    keys = tuple(event)
+    if len(keys) <= _MAX_CACHED_KEYS:
+        dropped = list(_sensitive_keys(keys))
+    else:
+        dropped = list(_sensitive_keys.__wrapped__(keys))
+    for key in dropped:
+        del event[key]
 
-        value = event[key]
+    # A dict's values can be replaced while iterating over it, since no key
+    # is added or removed; other mappings get a copy of their items.
+    items = event.items() if type(event) is dict else list(event.items())
+    for key, value in items:
         if isinstance(value, str):
-            event[key] = scrub_text(value)
+            if "/" in value or "Bearer" in value or "Bot " in value:
+                event[key] = scrub_text(value)
         elif value is None or type(value) in _PLAIN_SCALARS:
             # The common values of a line, decided without the slower
             # abstract-base-class check below.
@@ -94,6 +104,13 @@ def redact(event: MutableMapping[Any, Any], depth: int = 0) -> list[str]:
         else:
             event[key] = scrub_value(value, depth)
     return dropped
+
+
+# Lines of one process repeat a few key sets, so the sensitive keys of each
+# set are cached: one lookup replaces one `is_sensitive_key` call per key.
+@functools.lru_cache(maxsize=1024)
+def _sensitive_keys(keys: tuple[Any, ...]) -> tuple[str, ...]:
+    return tuple(key for key in keys if isinstance(key, str) and is_sensitive_key(key))
 
 
 def scrub_value(value: Any, depth: int = 0) -> Any:

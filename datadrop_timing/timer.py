@@ -19,6 +19,7 @@ import functools
 import inspect
 import os
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar, cast
 
@@ -147,9 +148,22 @@ class Span:
             if self._ack_ns is not None:
                 self.fields["ack_ms"] = (self._ack_ns - self._start_ns) / 1_000_000
 
-            _emit(self, duration_ms, format_timestamp(end))
+            _emit(self, duration_ms, _format_end(end))
         except Exception:  # noqa: BLE001 - timing must not break the operation
             pass
+
+
+def _format_end(end: datetime) -> str:
+    """Format as `format_timestamp` does, faster for a UTC datetime.
+
+    `isoformat` took 1.2 us where `strftime` took 1.9 us (`timeit`, 2-core VM).
+
+    `isoformat` zero-pads years below 1000 where `strftime` does not, so
+    those years take the slower path.
+    """
+    if end.tzinfo is UTC and end.year >= 1000:
+        return end.isoformat(timespec="microseconds")[:-6] + "Z"
+    return format_timestamp(end)
 
 
 def _emit(span: Span, duration_ms: float, timestamp: str) -> None:
