@@ -136,6 +136,8 @@ def objective_table(events: pl.DataFrame, config: SloConfig) -> pl.DataFrame:
                 "action": action,
                 "threshold_ms": threshold_ms,
                 "target": float(target),
+                "target_num": target.numerator,
+                "target_den": target.denominator,
                 "objective_percentile": percentile_label(target),
                 "min_events": config.latency.min_events,
                 "is_alerted": config.is_alerted(action, action_type or ""),
@@ -148,6 +150,8 @@ _OBJECTIVE_SCHEMA = {
     "action": pl.String(),
     "threshold_ms": pl.Float64(),
     "target": pl.Float64(),
+    "target_num": pl.Int64(),
+    "target_den": pl.Int64(),
     "objective_percentile": pl.String(),
     "min_events": pl.Int64(),
     "is_alerted": pl.Boolean(),
@@ -250,9 +254,7 @@ def _window_table(
     ).sort(["action", "window_end"])
 
     has_few_events = pl.col("counted") < pl.col("min_events")
-    is_breached = ~has_few_events & (
-        pl.col("bad") > pl.col("counted") * (1 - pl.col("target"))
-    )
+    is_breached = ~has_few_events & _is_over_budget(pl.col("bad"), pl.col("counted"))
     return table.with_columns(
         failure_rate=_ratio(pl.col("failures"), pl.col("count")),
         has_few_events=has_few_events,
@@ -281,10 +283,27 @@ def _ratio(part: pl.Expr, whole: pl.Expr) -> pl.Expr:
     return pl.when(whole > 0).then(part / whole).otherwise(None)
 
 
+def _is_over_budget(bad: pl.Expr, counted: pl.Expr) -> pl.Expr:
+    """Tell exactly whether more than `1 - target` of the counted events are bad.
+
+    The target is the fraction num / den, so the test is done in integers:
+    bad * den > (den - num) * counted. In floating point `1 - 0.9` is a hair
+    below 0.1, and 2 bad events of 20 would come out over a 90% budget.
+    """
+    den, num = pl.col("target_den"), pl.col("target_num")
+    return bad * den > (den - num) * counted
+
+
 def _budget_remaining(bad: pl.Expr, counted: pl.Expr) -> pl.Expr:
-    """1 - bad / allowed bad, where allowed bad is (1 - target) * counted."""
-    allowed = counted * (1 - pl.col("target"))
-    return pl.when(allowed > 0).then(1 - bad / allowed).otherwise(None)
+    """Compute 1 - bad / allowed bad, where allowed bad is (1 - target) * counted.
+
+    The difference is taken in integers before the one division, so a budget
+    spent exactly is 0.0, not -0.0 or a rounding error away from it.
+    """
+    den, num = pl.col("target_den"), pl.col("target_num")
+    allowed = (den - num) * counted
+    left = allowed - bad * den
+    return pl.when(allowed > 0).then(left / allowed).otherwise(None)
 
 
 def _action_table(
@@ -333,7 +352,7 @@ def _top_errors(events: pl.DataFrame) -> pl.DataFrame:
 
 def _add_status(table: pl.DataFrame) -> pl.DataFrame:
     has_few_events = pl.col("counted") < pl.col("min_events")
-    is_breached = pl.col("bad") > pl.col("counted") * (1 - pl.col("target"))
+    is_breached = _is_over_budget(pl.col("bad"), pl.col("counted"))
     status = (
         pl.when(has_few_events)
         .then(pl.lit(FEW_EVENTS))

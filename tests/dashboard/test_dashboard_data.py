@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from datetime import timedelta
 from fractions import Fraction
@@ -156,6 +157,65 @@ class TestBudget:
         assert row["threshold_ms"] == 2000.0
         assert row["objective_percentile"] == "p99"
         assert row["status"] == OK
+
+
+# Targets whose `1 - target` is not exact in binary floating point, and some
+# that are. For each, `spent_exactly` makes a window that spends its budget.
+EXACT_TARGETS = ["0.9", "0.8", "0.7", "0.6", "0.95", "0.99", "0.999", "0.75", "0.5"]
+
+
+def spent_exactly(target: Fraction, extra_bad: int = 0) -> list[dict[str, object]]:
+    """Return one window of events whose bad share is exactly `1 - target`.
+
+    The window holds 20 * `den` events, so 20 * (den - num) of them are bad,
+    plus `extra_bad` more bad events taken from the good ones.
+    """
+    total = 20 * target.denominator
+    bad = 20 * (target.denominator - target.numerator) + extra_bad
+    return [
+        timing_line(
+            "api.auth",
+            600.0 if index < bad else 100.0,
+            START + timedelta(seconds=1, microseconds=index),
+        )
+        for index in range(total)
+    ]
+
+
+def with_target(target: Fraction) -> SloConfig:
+    return SloConfig(latency=LatencyObjective(target=target))
+
+
+class TestExactBudget:
+    @pytest.mark.parametrize("text", EXACT_TARGETS)
+    def test_spent_budget_not_breached(self, tmp_path: Path, text: str) -> None:
+        """Spending exactly the budget is ok, in the window and the whole range."""
+        target = Fraction(text)
+        data = compute(tmp_path, spent_exactly(target), with_target(target))
+        assert data.windows["is_breached"].to_list() == [False]
+        assert data.actions["status"].to_list() == [OK]
+        assert data.actions["breached_windows"].to_list() == [0]
+
+    @pytest.mark.parametrize("text", EXACT_TARGETS)
+    def test_spent_budget_is_zero(self, tmp_path: Path, text: str) -> None:
+        """The budget left is +0.0 exactly, so the page shows 0.0, not -0.0."""
+        target = Fraction(text)
+        data = compute(tmp_path, spent_exactly(target), with_target(target))
+        for remaining in [
+            *data.actions["budget_remaining"],
+            *data.windows["budget_remaining"],
+        ]:
+            assert remaining == 0.0
+            assert math.copysign(1.0, remaining) == 1.0
+
+    @pytest.mark.parametrize("text", EXACT_TARGETS)
+    def test_one_more_bad_breaches(self, tmp_path: Path, text: str) -> None:
+        """One bad event past the budget breaches the window and the range."""
+        target = Fraction(text)
+        data = compute(tmp_path, spent_exactly(target, 1), with_target(target))
+        assert data.windows["is_breached"].to_list() == [True]
+        assert data.actions["status"].to_list() == [BREACHED]
+        assert data.actions["budget_remaining"][0] < 0
 
 
 class TestErrors:
