@@ -27,6 +27,7 @@ import orjson
 import polars as pl
 
 from aggregator import dashboard_charts as charts
+from aggregator.checking import MTIME_SLACK
 from aggregator.config_file import find_config, load_config
 from aggregator.dashboard_data import (
     BREACHED,
@@ -35,7 +36,8 @@ from aggregator.dashboard_data import (
     DashboardOptions,
     build_dashboard_data,
 )
-from aggregator.loading import ReadStats, read_events
+from aggregator.files import find_log_files
+from aggregator.loading import ReadStats, read_files
 from aggregator.slo_config import SloConfig
 from aggregator.timerange import TimeRange, format_instant
 
@@ -77,12 +79,14 @@ def build_dashboard(
     """Read log files and render the dashboard page for events in `time_range`.
 
     An empty range gives a page that states so, not an error, so that a live
-    page keeps working while no traffic arrives.
+    page keeps working while no traffic arrives. With `time_range.since` set,
+    files last modified more than `MTIME_SLACK` before it are skipped unread,
+    as `check` does, so the cost does not grow with the history kept.
 
     Raises:
         InputError: a path is missing or unreadable, or a folder holds no logs.
     """
-    events, stats = read_events(paths)
+    events, stats = read_events_since(paths, time_range.since)
     return dashboard_page(
         time_range.filter(events), stats, config, options, time_range, title=title
     )
@@ -108,6 +112,24 @@ def dashboard_page(
         notes=tuple(reading_notes(stats)),
     )
     return render_dashboard(data, facts)
+
+
+def read_events_since(
+    paths: Iterable[str | os.PathLike[str]], since: datetime | None
+) -> tuple[pl.DataFrame, ReadStats]:
+    """Read the events of the log files that can hold events after `since`.
+
+    A file last modified before `since - MTIME_SLACK` holds only older
+    events, unless its writer's clock was skewed by more than the slack.
+
+    Raises:
+        InputError: a path is missing or unreadable, or a folder holds no logs.
+    """
+    files = find_log_files(paths)
+    if since is not None:
+        oldest_mtime = (since - MTIME_SLACK).timestamp()
+        files = [path for path in files if path.stat().st_mtime >= oldest_mtime]
+    return read_files(files)
 
 
 def report_config(objective_ms: float | None, folder: Path | None = None) -> SloConfig:

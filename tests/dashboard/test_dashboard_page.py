@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import plotly.graph_objects as go
@@ -24,8 +25,14 @@ from dashboard_support import (
 )
 from helpers import REPO_ROOT
 
-from aggregator.dashboard import CONTENT_SECURITY_POLICY, build_dashboard
+from aggregator.checking import MTIME_SLACK
+from aggregator.dashboard import (
+    CONTENT_SECURITY_POLICY,
+    build_dashboard,
+    read_events_since,
+)
 from aggregator.dashboard_data import DashboardOptions
+from aggregator.errors import InputError
 from aggregator.slo_config import SloConfig
 from aggregator.timerange import TimeRange
 
@@ -178,3 +185,53 @@ class TestEdgeRanges:
         assert [k for k in specs if k.startswith("latency-")] == ["latency-0"]
         assert specs["latency-0"]["data"][0]["y"] == [12.5]
         assert '<tr data-status="few events">' in page
+
+
+def set_mtime(path: Path, moment: datetime) -> None:
+    os.utime(path, (moment.timestamp(), moment.timestamp()))
+
+
+class TestReadingRecent:
+    def test_old_files_skipped(self, tmp_path: Path) -> None:
+        """A file last modified before since - MTIME_SLACK is not read."""
+        since = START + timedelta(hours=2)
+        old = write_lines(tmp_path / "old.jsonl", steady_traffic(["old.action"]))
+        set_mtime(old, since - MTIME_SLACK - timedelta(seconds=1))
+        recent_lines = steady_traffic(["new.action"], start=since)
+        recent = write_lines(tmp_path / "recent.jsonl", recent_lines)
+        set_mtime(recent, since + timedelta(hours=1))
+
+        events, stats = read_events_since([tmp_path], since)
+        assert [file.path for file in stats.files] == [recent]
+        assert set(events["action"]) == {"new.action"}
+
+    def test_file_within_slack_read(self, tmp_path: Path) -> None:
+        """A file modified within the slack before `since` may hold later events."""
+        since = START + timedelta(hours=2)
+        path = write_lines(tmp_path / "a.jsonl", steady_traffic(["config.get"]))
+        set_mtime(path, since - MTIME_SLACK + timedelta(seconds=1))
+        events, stats = read_events_since([tmp_path], since)
+        assert len(stats.files) == 1
+        assert events.height == 120
+
+    def test_no_since_reads_all(self, tmp_path: Path) -> None:
+        path = write_lines(tmp_path / "a.jsonl", steady_traffic(["config.get"]))
+        set_mtime(path, datetime(2000, 1, 1, tzinfo=UTC))
+        _, stats = read_events_since([tmp_path], None)
+        assert len(stats.files) == 1
+
+    def test_page_counts_recent_files(self, tmp_path: Path) -> None:
+        """The live page's range skips the old file, and its header says so."""
+        since = START + timedelta(minutes=30)
+        old = write_lines(tmp_path / "old.jsonl", steady_traffic(["old.action"]))
+        set_mtime(old, since - timedelta(days=2))
+        recent = write_lines(tmp_path / "recent.jsonl", steady_traffic(["config.get"]))
+        set_mtime(recent, START + timedelta(hours=1))
+
+        page = render(tmp_path, TimeRange(since, START + timedelta(hours=1)))
+        assert "from 1 file;" in page
+        assert "old.action" not in page
+
+    def test_missing_folder_still_raises(self, tmp_path: Path) -> None:
+        with pytest.raises(InputError, match="missing"):
+            read_events_since([tmp_path / "missing"], START)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -11,13 +14,19 @@ import pytest
 from chromium_driver import Chromium, Page
 from dashboard_support import figure_specs
 from helpers import EmittedLog
+from integrations.logs import LogFile
 from integrations.servers import ServerThread
 
 from aggregator.dashboard import CONTENT_SECURITY_POLICY
 from datadrop_timing import ManualClock
 from examples.reference_app.api import build_api
 from examples.reference_app.domain import DataDrop
-from examples.reference_app.slo_page import DEFAULT_CACHE_S, DashboardCache
+from examples.reference_app.slo_page import (
+    DEFAULT_CACHE_S,
+    MAX_RENDERS,
+    DashboardCache,
+    bearer_token,
+)
 
 GUILD_ID = 733_000_000_000_000_042
 GUILD_TOKEN = "guild-token"
@@ -62,6 +71,12 @@ def get_page(api: ServerThread, token: str | None, **params: str) -> httpx.Respo
     )
 
 
+def get_with_header(api: ServerThread, authorization: bytes) -> httpx.Response:
+    """Send the Authorization header as raw bytes, so any byte gets through."""
+    headers = {"Authorization": authorization}
+    return httpx.get(f"{api.base_url}/internal/slo", headers=headers, timeout=60)
+
+
 def call_guild(api: ServerThread, path: str, *, method: str = "GET") -> None:
     headers = {"Authorization": f"Bearer {GUILD_TOKEN}"}
     url = f"{api.base_url}/guilds/{GUILD_ID}{path}"
@@ -93,6 +108,68 @@ class TestAuth:
         assert response.headers["cache-control"] == "no-store"
         assert "DataDrop SLO dashboard (live)" in response.text
         assert "plotly.js v" in response.text
+
+    @pytest.mark.parametrize(
+        "authorization",
+        [
+            "Bearer admin-tokené".encode(),
+            "Bearer é".encode(),
+            "Bearer \u2603".encode(),
+            b"Bearer admin-token\xff",
+            b"Bearer \xc3",
+        ],
+    )
+    def test_non_ascii_token_401(
+        self, api: ServerThread, emitted: EmittedLog, authorization: bytes
+    ) -> None:
+        """A token with any non-ASCII byte is rejected, not a server failure."""
+        response = get_with_header(api, authorization)
+        assert response.status_code == 401
+        timing = LogFile(emitted.path).wait_for(2)
+        assert sorted(line["action"] for line in timing) == ["api.auth", "api.request"]
+        assert [line["outcome"] for line in timing] == ["success", "success"]
+        assert [line["error_type"] for line in timing] == ["HTTP401", "HTTP401"]
+
+    @pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER", "bEaReR"])
+    def test_scheme_any_case(self, api: ServerThread, scheme: str) -> None:
+        """The scheme name is case-insensitive, as for any HTTP auth scheme."""
+        response = get_with_header(api, f"{scheme} {ADMIN_TOKEN}".encode())
+        assert response.status_code == 200
+
+    @pytest.mark.parametrize(
+        "authorization",
+        [
+            ADMIN_TOKEN,
+            f"Basic {ADMIN_TOKEN}",
+            f"Bearer{ADMIN_TOKEN}",
+            "Bearer",
+            f"Token {ADMIN_TOKEN}",
+        ],
+    )
+    def test_other_scheme_401(self, api: ServerThread, authorization: str) -> None:
+        """The admin token without the Bearer scheme is not accepted."""
+        response = get_with_header(api, authorization.encode())
+        assert response.status_code == 401
+        assert "Authorization: Bearer" in response.json()["detail"]
+
+    @pytest.mark.parametrize(
+        ("authorization", "token"),
+        [
+            ("Bearer abc", "abc"),
+            ("bearer  abc ", "abc"),
+            (" BEARER abc", "abc"),
+            ("Bearer ", None),
+            ("Bearer", None),
+            ("abc", None),
+            ("Basic abc", None),
+            ("", None),
+            (None, None),
+        ],
+    )
+    def test_bearer_token_parsed(
+        self, authorization: str | None, token: str | None
+    ) -> None:
+        assert bearer_token(authorization) == token
 
     def test_auth_attempts_timed(self, api: ServerThread, emitted: EmittedLog) -> None:
         """The admin check writes `api.auth` lines like the guild check."""
@@ -161,6 +238,57 @@ class TestCache:
         get_page(api, ADMIN_TOKEN, since="2h")
         get_page(api, ADMIN_TOKEN, since="1h")
         assert dashboard_cache(api).renders == 2
+
+
+class TestBusy:
+    def test_many_ranges_leave_api_free(
+        self, api: ServerThread, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """45 ranges at once: two render, the rest get 503, /health still answers."""
+        cache = dashboard_cache(api)
+        gate = threading.Event()
+
+        def slow_render(since: str) -> str:
+            gate.wait(20)
+            return f"page for {since}"
+
+        monkeypatch.setattr(cache, "_render", slow_render)
+        with ThreadPoolExecutor(max_workers=45) as pool:
+            futures = [
+                pool.submit(get_page, api, ADMIN_TOKEN, since=f"{minutes}m")
+                for minutes in range(1, 46)
+            ]
+            busy = [
+                future.result(timeout=20)
+                for future in futures
+                if not _is_rendering(future)
+            ]
+            started = time.monotonic()
+            health = httpx.get(f"{api.base_url}/health", timeout=10)
+            health_s = time.monotonic() - started
+            gate.set()
+            statuses = sorted(
+                future.result(timeout=20).status_code for future in futures
+            )
+
+        assert health.status_code == 200
+        assert health_s < 1.0
+        assert statuses == [200] * MAX_RENDERS + [503] * (45 - MAX_RENDERS)
+        assert all(
+            response.headers["retry-after"] == "5"
+            for response in busy
+            if response.status_code == 503
+        )
+        assert "renders are running" in busy[0].json()["detail"]
+
+
+def _is_rendering(future: Future[httpx.Response]) -> bool:
+    """Wait briefly: a request rejected as busy is answered at once."""
+    try:
+        future.result(timeout=2)
+    except TimeoutError:
+        return True
+    return False
 
 
 def test_live_page_in_chromium(
