@@ -31,15 +31,18 @@ def ours(folder: Path) -> Operation:
 
     configure(service="datadrop-bot", output=folder / "ours.jsonl")
     # Entered and never left: the context stays bound for every operation,
-    # as structlog's peer binds its context once.
-    bind_context(
-        tenant=1444299331546478261, request_id=os.urandom(16).hex()
-    ).__enter__()
+    # as structlog's peer binds its context once. `operation` keeps a
+    # reference, because a `bind_context` generator that is garbage-collected
+    # runs its `finally` and unbinds the values.
+    context = bind_context(tenant=1444299331546478261, request_id=os.urandom(16).hex())
+    context.__enter__()
     timer = timed("verification.submit")
 
     def operation() -> None:
         with timer:
             pass
+
+    operation.context = context  # type: ignore[attr-defined]
 
     return operation
 

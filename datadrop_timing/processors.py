@@ -70,19 +70,34 @@ class EventFinisher:
         message and a `render_error` flag, so the log call still returns.
         """
         try:
+            owned = dict(event)
+        except Exception:  # noqa: BLE001 - logging must not break the caller
+            return _render_error_event(method_name, event)
+        return self.finish_owned(method_name, owned)
+
+    def finish_owned(self, method_name: str, event: dict[str, Any]) -> dict[str, Any]:
+        """Finish `event` in place, for a caller that owns it; never raises."""
+        try:
             return finish_event(
-                dict(event),
+                event,
                 service=self.service,
                 entrypoint=self.entrypoint,
                 clock=self.clock,
             )
         except Exception:  # noqa: BLE001 - logging must not break the caller
-            return {
-                "timestamp": format_timestamp(SYSTEM_CLOCK.now()),
-                "level": method_name,
-                "event": _safe_str(event.get("event")),
-                "render_error": True,
-            }
+            return _render_error_event(method_name, event)
+
+
+def _render_error_event(
+    method_name: str, event: MutableMapping[str, Any]
+) -> dict[str, Any]:
+    """Reduce an event that could not be finished to its message and a flag."""
+    return {
+        "timestamp": format_timestamp(SYSTEM_CLOCK.now()),
+        "level": method_name,
+        "event": _safe_str(event.get("event")),
+        "render_error": True,
+    }
 
 
 def finish_event(
