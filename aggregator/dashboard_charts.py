@@ -42,8 +42,12 @@ def label(text: object) -> str:
 
 
 def time_label(moment: datetime) -> str:
-    """Format a UTC instant as plotly's date axis reads it, without offset."""
-    return moment.strftime("%Y-%m-%d %H:%M:%S")
+    """Format a UTC instant as plotly's date axis reads it, without offset.
+
+    The year is padded to four digits, because `strftime("%Y")` writes the
+    year 1 as `1` on glibc and plotly would not read that as a date.
+    """
+    return f"{moment.year:04d}-{moment:%m-%d %H:%M:%S}"
 
 
 def _layout(height_px: int, **extra: Any) -> dict[str, Any]:

@@ -10,6 +10,7 @@ threshold" for a 95% target, so the marks agree with the plotted line.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
@@ -21,7 +22,7 @@ from aggregator.slo_config import SloConfig
 from aggregator.summary import SummaryOptions, summarise
 
 # Window lengths the dashboard picks from: the shortest one that gives at most
-# `MAX_WINDOWS` points over the range.
+# `MAX_WINDOWS` points from the first event to the range's end.
 WINDOW_CHOICES = tuple(
     timedelta(minutes=minutes)
     for minutes in (1, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440, 10080)
@@ -97,15 +98,12 @@ def build_dashboard_data(
     if options.outcome is not None:
         events = events.filter(pl.col("outcome") == options.outcome)
 
-    # The range is `(start, end]`; a start taken from the first event moves
-    # back a microsecond so that the event is inside it.
-    open_start = None if start else _first_event(events)
     start, end = _range_bounds(events, start, end)
-    window = options.window or choose_window(end - start)
+    grid_start = _grid_start(events, start)
+    window = options.window or choose_window(end - grid_start)
     objectives = objective_table(events, config)
     marked = _mark_events(events, objectives, config, window)
 
-    grid_start = open_start - _MICROSECOND if open_start else start
     windows = _window_table(marked, objectives, grid_start, end, window, options)
     actions = _action_table(events, marked, objectives, windows, options)
     tenants = slowest_tenants(events, options)
@@ -113,11 +111,19 @@ def build_dashboard_data(
 
 
 def choose_window(span: timedelta) -> timedelta:
-    """Return the shortest window in `WINDOW_CHOICES` giving <= MAX_WINDOWS."""
+    """Return the shortest window that gives at most `MAX_WINDOWS` windows.
+
+    The windows are aligned to the epoch, so a span of n windows can touch
+    n + 1 of them. Past `WINDOW_CHOICES`, the window is a whole number of
+    weeks.
+    """
+    most_spans = MAX_WINDOWS - 1
     for window in WINDOW_CHOICES:
-        if span / window <= MAX_WINDOWS:
+        if span / window <= most_spans:
             return window
-    return WINDOW_CHOICES[-1]
+
+    week = WINDOW_CHOICES[-1]
+    return week * math.ceil(span / (week * most_spans))
 
 
 def percentile_label(target: Fraction) -> str:
@@ -176,8 +182,18 @@ def _as_datetime(value: object) -> datetime | None:
     return value if isinstance(value, datetime) else None
 
 
-def _first_event(events: pl.DataFrame) -> datetime | None:
-    return _as_datetime(events["timestamp"].min()) if events.height else None
+def _grid_start(events: pl.DataFrame, start: datetime) -> datetime:
+    """Return where the windows start: at the first event, if there is one.
+
+    A range far wider than the data (`--since 1970-01-01T00:00:00Z`) would
+    otherwise spread the windows over decades without events. The events are
+    cut to `(start, end]`, so the first event is after `start`; the grid
+    starts a microsecond before it so that the event is inside the grid.
+    """
+    first = _as_datetime(events["timestamp"].min()) if events.height else None
+    if first is None:
+        return start
+    return first - _MICROSECOND
 
 
 _MICROSECOND = timedelta(microseconds=1)

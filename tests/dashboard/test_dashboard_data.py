@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import math
 import random
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
-from dashboard_support import START, timing_line, write_lines
+from dashboard_support import START, steady_traffic, timing_line, write_lines
 
 from aggregator.dashboard_data import (
     BREACHED,
     FEW_EVENTS,
+    MAX_WINDOWS,
     OK,
     DashboardData,
     DashboardOptions,
@@ -274,6 +275,65 @@ class TestChoices:
     )
     def test_window_for_span(self, span: timedelta, expected: timedelta) -> None:
         assert choose_window(span) == expected
+
+    @pytest.mark.parametrize(
+        "span",
+        [
+            timedelta(minutes=149),
+            timedelta(minutes=150),
+            timedelta(days=7 * 149),
+            timedelta(days=7 * 150),
+            timedelta(days=365 * 56),
+            timedelta(days=365 * 2025),
+        ],
+    )
+    def test_window_count_capped(self, span: timedelta) -> None:
+        """However wide the span, its windows number at most MAX_WINDOWS."""
+        window = choose_window(span)
+        assert span / window + 1 <= MAX_WINDOWS
+        assert window.total_seconds() % 60 == 0
+
+
+class TestWindowGrid:
+    def build(
+        self, lines: list[dict[str, object]], since: datetime, tmp_path: Path
+    ) -> DashboardData:
+        path = write_lines(tmp_path / "events.jsonl", lines)
+        events, _ = read_events([path])
+        end = START + timedelta(hours=6)
+        return build_dashboard_data(
+            events, SloConfig(), DashboardOptions(), start=since, end=end
+        )
+
+    @pytest.mark.parametrize(
+        "since",
+        [
+            datetime(1970, 1, 1, tzinfo=UTC),
+            datetime(1, 1, 2, tzinfo=UTC),
+            START - timedelta(days=30),
+        ],
+    )
+    def test_grid_starts_at_first_event(self, tmp_path: Path, since: datetime) -> None:
+        """Six hours of events get 5-minute windows, however early `since` is."""
+        lines = steady_traffic(["api.auth"], minutes=360, per_minute=1)
+        data = self.build(lines, since, tmp_path)
+        ends = data.windows["window_end"]
+        assert data.window == timedelta(minutes=5)
+        assert data.start == since
+        assert ends.min() == START + timedelta(minutes=5)
+        assert ends.max() == START + timedelta(hours=6)
+        assert data.windows.height == 72
+
+    def test_sparse_decades_capped(self, tmp_path: Path) -> None:
+        """Events 50 years apart get at most MAX_WINDOWS windows of whole weeks."""
+        lines = [
+            timing_line("api.auth", 10.0, START - timedelta(days=365 * 50)),
+            timing_line("api.auth", 10.0, START),
+        ]
+        data = self.build(lines, datetime(1970, 1, 1, tzinfo=UTC), tmp_path)
+        assert data.windows.height <= MAX_WINDOWS
+        assert data.window % timedelta(days=7) == timedelta(0)
+        assert data.windows["count"].sum() == 2
 
     @pytest.mark.parametrize(
         ("target", "label"),
