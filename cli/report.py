@@ -198,7 +198,7 @@ def _write_dashboard(
     dashboard = DashboardOptions(outcome=options.outcome, method=options.method)
     page = dashboard_page(events, stats, config, dashboard, time_range)
     _write(page, output)
-    click.echo(f"datadrop-slo: wrote {output} ({events.height:,} events)", err=True)
+    click.echo(f"datadrop-slo: wrote {output} ({_events(events.height)})", err=True)
 
 
 def _drop_future(events: pl.DataFrame, now: datetime | None) -> pl.DataFrame:
@@ -314,6 +314,10 @@ def _write(text: str, output: str | None) -> None:
         click.echo(text, nl=False)
         return
 
+    if not output:
+        msg = "-o '' is not a file name: give one, such as -o report.txt"
+        raise InputError(msg)
+
     target = Path(output)
     if not target.parent.is_dir():
         msg = (
@@ -321,11 +325,19 @@ def _write(text: str, output: str | None) -> None:
         )
         raise InputError(msg)
 
-    if target.is_symlink() or (target.exists() and not target.is_file()):
-        with target.open("w", encoding="utf-8") as stream:
-            stream.write(text)
-        return
-    _replace_file(target, text)
+    try:
+        if target.is_symlink() or (target.exists() and not target.is_file()):
+            with target.open("w", encoding="utf-8") as stream:
+                stream.write(text)
+            return
+        _replace_file(target, text)
+    except OSError as error:
+        # A dangling symlink, a folder or a read-only place: name the value.
+        reason = error.strerror or str(error)
+        if target.is_symlink():
+            reason += f" (a symlink to {os.readlink(target)!r})"
+        msg = f"cannot write -o {output!r}: {reason}: give a writable file path"
+        raise InputError(msg) from None
 
 
 def _replace_file(target: Path, text: str) -> None:

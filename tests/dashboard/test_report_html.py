@@ -7,6 +7,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from dashboard_support import (
     START,
     distinct_actions,
@@ -117,3 +118,65 @@ class TestReportHtml:
         assert result.returncode == 0, result.stderr
         assert "wrote" in result.stderr
         assert "(120 events)" in result.stderr
+
+
+FORMATS = ["table", "json", "csv", "html"]
+
+
+class TestUnwritableOutput:
+    """An -o value that cannot be written exits 2 with a message, for every format."""
+
+    @pytest.mark.parametrize("output_format", FORMATS)
+    def test_dangling_symlink_exits_2(self, tmp_path: Path, output_format: str) -> None:
+        link = tmp_path / "dangling.out"
+        link.symlink_to(tmp_path / "missing" / "report.out")
+        result = run_report(
+            "--format", output_format, "-o", link.name, SAMPLE_LOGS, cwd=tmp_path
+        )
+        assert result.returncode == 2
+        assert "Traceback" not in result.stderr
+        assert "-o 'dangling.out'" in result.stderr
+        assert "missing/report.out" in result.stderr
+
+    @pytest.mark.parametrize("output_format", FORMATS)
+    def test_empty_name_exits_2(self, tmp_path: Path, output_format: str) -> None:
+        result = run_report(
+            "--format", output_format, "-o", "", SAMPLE_LOGS, cwd=tmp_path
+        )
+        assert result.returncode == 2
+        assert "Traceback" not in result.stderr
+        assert "-o ''" in result.stderr
+
+    @pytest.mark.parametrize("output_format", FORMATS)
+    def test_symlink_to_folder_exits_2(
+        self, tmp_path: Path, output_format: str
+    ) -> None:
+        """A symlink that resolves to a folder cannot take the report either."""
+        link = tmp_path / "folder.out"
+        link.symlink_to(tmp_path)
+        result = run_report(
+            "--format", output_format, "-o", link.name, SAMPLE_LOGS, cwd=tmp_path
+        )
+        assert result.returncode == 2
+        assert "Traceback" not in result.stderr
+        assert "'folder.out'" in result.stderr
+
+    def test_symlink_written_through(self, tmp_path: Path) -> None:
+        """A symlink to a file in an existing folder still gets the report."""
+        real = tmp_path / "real.json"
+        link = tmp_path / "link.json"
+        link.symlink_to(real)
+        result = run_report(
+            "--format", "json", "-o", link.name, SAMPLE_LOGS, cwd=tmp_path
+        )
+        assert result.returncode == 0, result.stderr
+        assert link.is_symlink()
+        assert real.read_text(encoding="utf-8").startswith("[")
+
+
+def test_one_event_singular(tmp_path: Path) -> None:
+    """The stderr line after writing counts in the singular for one event."""
+    path = write_lines(tmp_path / "one.jsonl", steady_traffic(["a.b"])[:1])
+    result = run_report("--format", "html", "-o", "one.html", path, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "wrote one.html (1 event)\n" in result.stderr
