@@ -243,8 +243,12 @@ def _empty_notice(data: DashboardData) -> str:
 
 def _sections(data: DashboardData, figures: dict[str, charts.Figure]) -> str:
     figures["budget"] = charts.budget_figure(data.actions)
-    figures["burn-down"] = charts.burn_down_figure(data.actions, data.windows)
-    figures["failure-rate"] = charts.failure_rate_figure(data.actions, data.windows)
+    figures["burn-down"] = charts.burn_down_figure(
+        data.actions, data.windows, data.window
+    )
+    figures["failure-rate"] = charts.failure_rate_figure(
+        data.actions, data.windows, data.window
+    )
     return "\n".join(
         [
             _summary_section(data.actions),
@@ -325,7 +329,7 @@ def _latency_section(data: DashboardData, figures: dict[str, charts.Figure]) -> 
     for index, action in enumerate(data.actions.iter_rows(named=True)):
         key = f"latency-{index}"
         own = data.windows.filter(pl.col("action") == action["action"])
-        figures[key] = charts.latency_figure(action, own)
+        figures[key] = charts.latency_figure(action, own, data.window)
         panels.append(
             '<article class="panel">'
             f"<h3>{_text(action['action'])} {_status_badge(action['status'])}</h3>"

@@ -3,13 +3,15 @@
 The page hands these dicts to plotly.js `Plotly.newPlot`, so building them
 needs no plotly import. plotly.js reads labels, legend names and hover text
 as a small subset of HTML, so every string that came from the logs passes
-through `label()`: it is HTML-escaped, and plotly shows the entities as text.
+through `label()`: its `<`, `>` and `&` become entities, and plotly shows
+them as text. Quotes stay as they are, because plotly.js 4.1 decodes only a
+few entities and would show `&quot;` literally.
 """
 
 from __future__ import annotations
 
 import html
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import polars as pl
@@ -29,6 +31,19 @@ VISIBLE_SERIES = 10
 # otherwise squash every other bar. Hover and bar labels give the real value.
 BUDGET_FLOOR_PERCENT = -100.0
 
+# Legend entries and axis labels are cut to this many characters, so that a
+# long action name does not squeeze the plot. Hover text and the tables show
+# the whole name.
+MAX_LABEL_CHARS = 48
+
+# The top margin of the multi-action charts keeps plotly's toolbar, drawn in
+# the figure's top right corner, off the legend and the plot.
+TOOLBAR_MARGIN_PX = 36
+
+_MULTI_ACTION_MARGIN = {"l": 60, "r": 20, "t": TOOLBAR_MARGIN_PX, "b": 40}
+
+TIME_AXIS_TITLE = "window end (UTC)"
+
 _FONT = {"family": "system-ui, sans-serif", "size": 12}
 
 
@@ -38,7 +53,18 @@ def label(text: object) -> str:
     `$` becomes an entity too, because plotly.js hands a label wrapped in `$`
     to MathJax.
     """
-    return html.escape(str(text), quote=True).replace("$", "&#36;")
+    return html.escape(str(text), quote=False).replace("$", "&#36;")
+
+
+def short_label(text: object) -> str:
+    """Escape and cut a string to `MAX_LABEL_CHARS`, ending it with an ellipsis.
+
+    The cut comes before escaping, so that it never splits an entity.
+    """
+    raw = str(text)
+    if len(raw) > MAX_LABEL_CHARS:
+        raw = raw[: MAX_LABEL_CHARS - 1] + "\u2026"
+    return label(raw)
 
 
 def time_label(moment: datetime) -> str:
@@ -50,6 +76,29 @@ def time_label(moment: datetime) -> str:
     return f"{moment.year:04d}-{moment:%m-%d %H:%M:%S}"
 
 
+def _time_axis(
+    windows: pl.DataFrame, window: timedelta, *, title: str | None
+) -> dict[str, Any]:
+    """Return a date axis that spans at least the window before the first end.
+
+    With one window, plotly's automatic range would span a millisecond.
+    """
+    axis: dict[str, Any] = {"type": "date"}
+    if title is not None:
+        axis["title"] = {"text": title}
+    ends = _first_and_last_end(windows)
+    if ends is not None and ends[0] == ends[1]:
+        axis["range"] = [time_label(ends[0] - window), time_label(ends[1] + window)]
+    return axis
+
+
+def _first_and_last_end(windows: pl.DataFrame) -> tuple[datetime, datetime] | None:
+    first, last = windows["window_end"].min(), windows["window_end"].max()
+    if isinstance(first, datetime) and isinstance(last, datetime):
+        return first, last
+    return None
+
+
 def _layout(height_px: int, **extra: Any) -> dict[str, Any]:
     layout: dict[str, Any] = {
         "height": height_px,
@@ -58,18 +107,21 @@ def _layout(height_px: int, **extra: Any) -> dict[str, Any]:
         "paper_bgcolor": "white",
         "plot_bgcolor": "white",
         "hovermode": "closest",
-        "xaxis": {"type": "date", "title": {"text": "window end (UTC)"}},
+        "xaxis": {"type": "date", "title": {"text": TIME_AXIS_TITLE}},
     }
     layout.update(extra)
     return layout
 
 
-def latency_figure(action: dict[str, Any], windows: pl.DataFrame) -> Figure:
+def latency_figure(
+    action: dict[str, Any], windows: pl.DataFrame, window: timedelta
+) -> Figure:
     """Draw one action's objective percentile per window, with the objective.
 
     Args:
         action: a row of `DashboardData.actions`.
         windows: that action's rows of `DashboardData.windows`, oldest first.
+        window: the window length; the time axis spans at least one window.
     """
     percentile = action["objective_percentile"]
     threshold_ms = action["threshold_ms"]
@@ -94,13 +146,13 @@ def latency_figure(action: dict[str, Any], windows: pl.DataFrame) -> Figure:
             "hovertemplate": f"{percentile} %{{y:,.1f}} ms<br>"
             "%{customdata[0]:,} events<br>window ending %{x}<extra></extra>",
         },
-        _objective_line(ends, threshold_ms),
+        _objective_line(windows, window, threshold_ms),
         _window_marks(windows, "is_breached", "breached window", BREACH_COLOR),
         _window_marks(windows, "has_few_events", "too few events", FEW_EVENTS_COLOR),
     ]
     layout = _layout(
         240,
-        xaxis={"type": "date"},
+        xaxis=_time_axis(windows, window, title=None),
         yaxis={"title": {"text": f"{percentile} ms"}, "rangemode": "tozero"},
         legend={"orientation": "h", "y": -0.2},
         margin={"l": 60, "r": 20, "t": 10, "b": 60},
@@ -108,8 +160,17 @@ def latency_figure(action: dict[str, Any], windows: pl.DataFrame) -> Figure:
     return {"data": traces, "layout": layout}
 
 
-def _objective_line(ends: list[str], threshold_ms: float) -> dict[str, Any]:
-    span = [ends[0], ends[-1]] if ends else []
+def _objective_line(
+    windows: pl.DataFrame, window: timedelta, threshold_ms: float
+) -> dict[str, Any]:
+    """Draw the threshold from the first window's start to the last one's end.
+
+    Starting at the first window's start, and not at its end, gives the line
+    two distinct points even when there is one window, so plotly draws it
+    and puts the threshold inside the y range.
+    """
+    ends = _first_and_last_end(windows)
+    span = [] if ends is None else [time_label(ends[0] - window), time_label(ends[1])]
     return {
         "type": "scatter",
         "mode": "lines",
@@ -150,11 +211,12 @@ def budget_figure(actions: pl.DataFrame) -> Figure:
     clipped = [max(value, BUDGET_FLOOR_PERCENT) for value in percents]
     colors = [BREACH_COLOR if value < 0 else OK_COLOR for value in percents]
 
+    names = rows["action"].to_list()
     trace = {
         "type": "bar",
         "orientation": "h",
         "name": "budget remaining",
-        "y": [label(action) for action in rows["action"]],
+        "y": [label(name) for name in names],
         "x": clipped,
         "text": [f"{value:,.1f}%" for value in percents],
         "textposition": "auto",
@@ -168,14 +230,24 @@ def budget_figure(actions: pl.DataFrame) -> Figure:
             "range": [BUDGET_FLOOR_PERCENT - 5, 105],
             "zeroline": True,
         },
-        yaxis={"autorange": "reversed", "automargin": True, "type": "category"},
-        margin={"l": 20, "r": 20, "t": 10, "b": 50},
+        # The categories are the whole names, so two names alike in their
+        # first characters stay two bars; only the tick text is cut.
+        yaxis={
+            "autorange": "reversed",
+            "automargin": True,
+            "type": "category",
+            "tickvals": [label(name) for name in names],
+            "ticktext": [short_label(name) for name in names],
+        },
+        margin={"l": 20, "r": 20, "t": TOOLBAR_MARGIN_PX, "b": 50},
         showlegend=False,
     )
     return {"data": [trace], "layout": layout}
 
 
-def burn_down_figure(actions: pl.DataFrame, windows: pl.DataFrame) -> Figure:
+def burn_down_figure(
+    actions: pl.DataFrame, windows: pl.DataFrame, window: timedelta
+) -> Figure:
     """Draw the error budget left at the end of each window, per action."""
     order = actions.sort("budget_remaining", nulls_last=True)["action"]
     traces = _action_lines(order.to_list(), windows, "budget_remaining")
@@ -184,20 +256,27 @@ def burn_down_figure(actions: pl.DataFrame, windows: pl.DataFrame) -> Figure:
     )
     layout = _layout(
         360,
+        xaxis=_time_axis(windows, window, title=TIME_AXIS_TITLE),
         yaxis={
             "title": {"text": "error budget remaining (%)"},
             "range": [max(lowest * 100, BUDGET_FLOOR_PERCENT) - 5, 105],
         },
+        margin=_MULTI_ACTION_MARGIN,
     )
     return {"data": traces, "layout": layout}
 
 
-def failure_rate_figure(actions: pl.DataFrame, windows: pl.DataFrame) -> Figure:
+def failure_rate_figure(
+    actions: pl.DataFrame, windows: pl.DataFrame, window: timedelta
+) -> Figure:
     """Draw the failure rate per window, per action; the worst shown first."""
     order = actions.sort(["failure_rate", "action"], descending=[True, False])
     traces = _action_lines(order["action"].to_list(), windows, "failure_rate")
     layout = _layout(
-        360, yaxis={"title": {"text": "failure rate (%)"}, "rangemode": "tozero"}
+        360,
+        xaxis=_time_axis(windows, window, title=TIME_AXIS_TITLE),
+        yaxis={"title": {"text": "failure rate (%)"}, "rangemode": "tozero"},
+        margin=_MULTI_ACTION_MARGIN,
     )
     return {"data": traces, "layout": layout}
 
@@ -226,12 +305,12 @@ def _action_line(
         "type": "scatter",
         "mode": "lines+markers",
         "marker": {"size": 3},
-        "name": label(action),
+        "name": short_label(action),
         "x": [time_label(moment) for moment in windows["window_end"]],
         "y": values,
-        "customdata": [[count] for count in windows["count"]],
+        "customdata": [[count, label(action)] for count in windows["count"]],
         "connectgaps": False,
         "visible": True if is_visible else "legendonly",
-        "hovertemplate": "%{fullData.name}<br>%{y:,.2f}%, "
+        "hovertemplate": "%{customdata[1]}<br>%{y:,.2f}%, "
         "%{customdata[0]:,} events<extra></extra>",
     }

@@ -42,6 +42,16 @@ Array.from(document.querySelectorAll("[data-figure]")).map((chart) => ({
 }))
 """
 
+# Per multi-action chart: the plot area's width and the chart's width, in px.
+PLOT_WIDTHS = """
+Object.fromEntries(["burn-down", "failure-rate"].map((key) => {
+  const chart = document.querySelector(`[data-figure="${key}"]`);
+  const plot = chart.querySelector(".nsewdrag");
+  return [key, [plot.getBoundingClientRect().width,
+                chart.getBoundingClientRect().width]];
+}))
+"""
+
 DRAWN = (
     "document.body.getAttribute('data-charts-drawn') || "
     "document.body.getAttribute('data-chart-error') && "
@@ -191,6 +201,46 @@ class TestEdgePages:
         latency = state[0]
         assert latency["figure"] == "latency-0"
         assert latency["points"] >= 1
+
+    def test_single_event_objective_drawn(
+        self, browser: Chromium, tmp_path: Path
+    ) -> None:
+        """One event: the dashed objective line is drawn and 500 ms is on the axis."""
+        logs = write_lines(tmp_path / "a.jsonl", [timing_line("api.auth", 12.5, START)])
+        url = page_file(tmp_path, logs)
+        with open_page(browser, url) as page:
+            wait_drawn(page)
+            state = charts(page)
+            y_range = page.evaluate(
+                "document.querySelector('[data-figure=\"latency-0\"]')"
+                "._fullLayout.yaxis.range"
+            )
+        assert state[0]["lines"] >= 1
+        assert y_range[1] > 500
+
+    def test_quotes_and_long_names(
+        self, browser: Chromium, tmp_path: Path, artifacts: Path
+    ) -> None:
+        """Quotes show as typed, and a 150-character name leaves the plot wide."""
+        quoted = "say \"hi\" & 'bye'"
+        long_name = "long." + "x" * 145
+        lines = steady_traffic([quoted, long_name], minutes=30, per_minute=1)
+        url = page_file(tmp_path, write_lines(tmp_path / "a.jsonl", lines))
+        with open_page(browser, url) as page:
+            wait_drawn(page)
+            legend = page.evaluate(
+                "Array.from(document.querySelectorAll("
+                "'[data-figure=\"failure-rate\"] .legendtext'))"
+                ".map((t) => t.textContent)"
+            )
+            widths = page.evaluate(PLOT_WIDTHS)
+            page.screenshot(artifacts / "dashboard-long-names.png")
+            assert_quiet(page, url)
+        assert quoted in legend
+        cut = [text for text in legend if text.startswith("long.")]
+        assert cut == [long_name[:47] + "\u2026"]
+        for key, (plot_px, chart_px) in widths.items():
+            assert plot_px > chart_px / 2, key
 
     def test_hundred_actions_readable(
         self, browser: Chromium, tmp_path: Path, artifacts: Path

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import plotly.graph_objects as go
 import pytest
@@ -30,6 +32,12 @@ from aggregator.dashboard import (
     CONTENT_SECURITY_POLICY,
     build_dashboard,
     read_events_since,
+)
+from aggregator.dashboard_charts import (
+    MAX_LABEL_CHARS,
+    TOOLBAR_MARGIN_PX,
+    short_label,
+    time_label,
 )
 from aggregator.dashboard_data import DashboardOptions
 from aggregator.errors import InputError
@@ -235,3 +243,91 @@ class TestReadingRecent:
     def test_missing_folder_still_raises(self, tmp_path: Path) -> None:
         with pytest.raises(InputError, match="missing"):
             read_events_since([tmp_path / "missing"], START)
+
+
+QUOTED_ACTION = "say \"hi\" & 'bye' <now>"
+LONG_ACTION = "long." + "x" * 145
+
+
+def multi_action_page(tmp_path: Path, actions: list[str]) -> dict[str, Any]:
+    lines = steady_traffic(actions, minutes=30, per_minute=1)
+    return figure_specs(render(write_lines(tmp_path / "a.jsonl", lines)))
+
+
+class TestChartLabels:
+    def test_quotes_stay_plain(self, tmp_path: Path) -> None:
+        """plotly shows `&quot;` literally, so quotes are not escaped."""
+        specs = multi_action_page(tmp_path, [QUOTED_ACTION])
+        expected = "say \"hi\" &amp; 'bye' &lt;now&gt;"
+        line = specs["failure-rate"]["data"][0]
+        assert line["name"] == expected
+        assert line["customdata"][0][1] == expected
+        assert specs["budget"]["data"][0]["y"] == [expected]
+        assert specs["budget"]["layout"]["yaxis"]["ticktext"] == [expected]
+        assert "&quot;" not in json.dumps(specs)
+        assert "&#x27;" not in json.dumps(specs)
+
+    def test_long_name_cut_in_legend(self, tmp_path: Path) -> None:
+        """Legends and ticks end in an ellipsis; hover keeps the whole name."""
+        specs = multi_action_page(tmp_path, [LONG_ACTION])
+        cut = LONG_ACTION[: MAX_LABEL_CHARS - 1] + "\u2026"
+        for key in ("burn-down", "failure-rate"):
+            line = specs[key]["data"][0]
+            assert line["name"] == cut
+            assert line["customdata"][0][1] == LONG_ACTION
+            assert "%{customdata[1]}" in line["hovertemplate"]
+        budget = specs["budget"]
+        assert budget["data"][0]["y"] == [LONG_ACTION]
+        assert budget["layout"]["yaxis"]["ticktext"] == [cut]
+
+    def test_cut_never_splits_entity(self) -> None:
+        text = "a" * (MAX_LABEL_CHARS - 2) + "&<>" + "b" * 10
+        assert short_label(text) == "a" * (MAX_LABEL_CHARS - 2) + "&amp;\u2026"
+
+    def test_alike_names_stay_apart(self, tmp_path: Path) -> None:
+        """Two names alike in their first characters keep two budget bars."""
+        actions = [LONG_ACTION + ".one", LONG_ACTION + ".two"]
+        specs = multi_action_page(tmp_path, actions)
+        assert sorted(specs["budget"]["data"][0]["y"]) == sorted(actions)
+
+    def test_toolbar_margin(self, tmp_path: Path) -> None:
+        """The multi-action charts leave room above the plot for the toolbar."""
+        specs = multi_action_page(tmp_path, ["a.one", "a.two"])
+        for key in ("budget", "burn-down", "failure-rate"):
+            assert specs[key]["layout"]["margin"]["t"] >= TOOLBAR_MARGIN_PX, key
+
+    @pytest.mark.parametrize(
+        ("moment", "text"),
+        [
+            (datetime(1, 1, 4, tzinfo=UTC), "0001-01-04 00:00:00"),
+            (datetime(999, 12, 31, 23, 59, 59, tzinfo=UTC), "0999-12-31 23:59:59"),
+            (datetime(2026, 12, 1, 7, 5, tzinfo=UTC), "2026-12-01 07:05:00"),
+        ],
+    )
+    def test_time_label_four_digit_year(self, moment: datetime, text: str) -> None:
+        assert time_label(moment) == text
+
+
+class TestSingleWindow:
+    @pytest.fixture
+    def specs(self, tmp_path: Path) -> dict[str, Any]:
+        path = write_lines(tmp_path / "a.jsonl", [timing_line("api.auth", 12.5, START)])
+        return figure_specs(render(path))
+
+    def test_objective_line_two_points(self, specs: dict[str, Any]) -> None:
+        """One window still gets an objective line, from its start to its end."""
+        objective = specs["latency-0"]["data"][1]
+        assert objective["x"] == ["2026-11-30 23:59:00", "2026-12-01 00:00:00"]
+        assert objective["y"] == [500.0, 500.0]
+
+    @pytest.mark.parametrize("key", ["latency-0", "burn-down", "failure-rate"])
+    def test_time_axis_spans_windows(self, specs: dict[str, Any], key: str) -> None:
+        """The time axis spans a window each side, not plotly's 1 ms."""
+        xaxis = specs[key]["layout"]["xaxis"]
+        assert xaxis["range"] == ["2026-11-30 23:59:00", "2026-12-01 00:01:00"]
+
+    def test_wide_range_axis_automatic(self, incident_page: str) -> None:
+        """With many windows plotly picks the range itself."""
+        assert (
+            "range" not in figure_specs(incident_page)["latency-0"]["layout"]["xaxis"]
+        )
