@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import inspect
 import os
+import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from types import TracebackType
@@ -140,7 +141,7 @@ class Span:
         """Write the timing line; never raises."""
         try:
             duration_ms = self.elapsed_ms()
-            end = self._clock.now()
+            end = _end_timestamp(self._clock)
             if isinstance(error, self._rejects):
                 self.reject(type(error).__name__)
             elif error is not None:
@@ -148,22 +149,34 @@ class Span:
             if self._ack_ns is not None:
                 self.fields["ack_ms"] = (self._ack_ns - self._start_ns) / 1_000_000
 
-            _emit(self, duration_ms, _format_end(end))
+            _emit(self, duration_ms, end)
         except Exception:  # noqa: BLE001 - timing must not break the operation
             pass
 
 
-def _format_end(end: datetime) -> str:
-    """Format as `format_timestamp` does, faster for a UTC datetime.
+def _end_timestamp(clock: Clock) -> str:
+    """Return the clock's current time formatted as `format_timestamp` does."""
+    if clock is not SYSTEM_CLOCK:
+        return format_timestamp(clock.now())
 
-    `isoformat` took 1.2 us where `strftime` took 1.9 us (`timeit`, 2-core VM).
+    # The system clock's time is formatted from `time.time_ns()` with the
+    # text up to the second cached: 0.46 us, where `datetime.now` and
+    # `format_timestamp` took 2.4 us (`timeit`, 2-core VM). Like
+    # `datetime.now`, it truncates to whole microseconds.
+    global _second_text
+    now_us = time.time_ns() // 1000
+    second, micros = divmod(now_us, 1_000_000)
+    cached_second, text = _second_text
+    if second != cached_second:
+        moment = datetime.fromtimestamp(second, UTC)
+        text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+        _second_text = (second, text)
+    return f"{text}.{micros:06d}Z"
 
-    `isoformat` zero-pads years below 1000 where `strftime` does not, so
-    those years take the slower path.
-    """
-    if end.tzinfo is UTC and end.year >= 1000:
-        return end.isoformat(timespec="microseconds")[:-6] + "Z"
-    return format_timestamp(end)
+
+# The last whole second formatted by `_end_timestamp`, and its text. One
+# tuple is read and replaced at once, so threads never see a torn pair.
+_second_text: tuple[int, str] = (-1, "")
 
 
 def _emit(span: Span, duration_ms: float, timestamp: str) -> None:

@@ -1,16 +1,23 @@
-"""Timing lines written without structlog's bound logger match the chain's bytes."""
+"""Timing lines written without structlog's bound logger match the chain's bytes.
+
+The end timestamp's fast path gives `format_timestamp`'s text too.
+"""
 
 from __future__ import annotations
 
 import io
 import logging
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 import structlog
 
-from datadrop_timing import bind_context, configure
+from datadrop_timing import bind_context, configure, timer
+from datadrop_timing.clock import SYSTEM_CLOCK, ManualClock
 from datadrop_timing.logging_setup import SinkLogger, TimingLineWriter, _processors
 from datadrop_timing.processors import END_TIMESTAMP_KEY
+from datadrop_timing.schema import format_timestamp
 
 
 def _fields() -> dict[str, Any]:
@@ -65,3 +72,31 @@ class TestTimingLineWriter:
         assert b"never written" not in direct
         assert b"example.test" not in direct
         assert b"abcdefghijkl" not in direct
+
+
+class TestEndTimestamp:
+    @pytest.mark.parametrize(
+        "now_ns",
+        [
+            1_764_806_400_000_000_000,
+            1_764_806_400_999_999_999,
+            1_764_806_401_000_000_999,
+            1_764_806_400_000_123_456,
+        ],
+    )
+    def test_matches_format_timestamp(
+        self, monkeypatch: pytest.MonkeyPatch, now_ns: int
+    ) -> None:
+        """The cached-second text equals `format_timestamp`, across seconds."""
+        monkeypatch.setattr(timer.time, "time_ns", lambda: now_ns)
+        moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(
+            microseconds=now_ns // 1000
+        )
+
+        assert timer._end_timestamp(SYSTEM_CLOCK) == format_timestamp(moment)
+
+    def test_manual_clock_used(self) -> None:
+        """A clock other than the system clock is read through `now()`."""
+        clock = ManualClock(datetime(2026, 12, 4, 10, 0, 0, 5, tzinfo=UTC))
+
+        assert timer._end_timestamp(clock) == "2026-12-04T10:00:00.000005Z"
