@@ -9,14 +9,12 @@ message names the value and the fix.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import click
 
 from aggregator.errors import AggregatorError
-from cli.check import check_command
-from cli.report import report
-from cli.ship import ship
 
 USAGE_ERROR_EXIT = 2
 
@@ -27,8 +25,29 @@ class _UsageFailure(click.ClickException):
     exit_code = USAGE_ERROR_EXIT
 
 
+# Each subcommand's module, imported only when that command runs, so that
+# `report` does not pay for the HTTP client `check` and `ship` import.
+_COMMANDS = {
+    "check": ("cli.check", "check_command"),
+    "report": ("cli.report", "report"),
+    "ship": ("cli.ship", "ship"),
+}
+
+
 class _Group(click.Group):
-    """A click group that turns aggregator errors into exit status 2."""
+    """A click group that loads commands lazily and maps aggregator errors to 2."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(_COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = _COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, attribute = target
+        command = getattr(importlib.import_module(module_name), attribute)
+        assert isinstance(command, click.Command)
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -41,8 +60,3 @@ class _Group(click.Group):
 @click.version_option(package_name="datadrop-slo", prog_name="datadrop-slo")
 def main() -> None:
     """Measure DataDrop's latency SLO from timing lines in JSON log files."""
-
-
-main.add_command(report)
-main.add_command(check_command, name="check")
-main.add_command(ship)
