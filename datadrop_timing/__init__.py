@@ -20,7 +20,7 @@ from datadrop_timing.errors import (
     InvalidActionError,
     TimingError,
 )
-from datadrop_timing.logging_setup import configure
+from datadrop_timing.logging_setup import configure, flush
 from datadrop_timing.schema import (
     SCHEMA_VERSION,
     normalise_action,
@@ -41,6 +41,7 @@ __all__ = [
     "bind_context",
     "configure",
     "current_context",
+    "flush",
     "new_request_id",
     "normalise_action",
     "normalise_tenant",

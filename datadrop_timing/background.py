@@ -2,15 +2,16 @@
 
 `BackgroundWriter` hands each line to one daemon thread through a bounded
 queue. One thread writes every line of a process, so lines stay in the order
-they were submitted. When the queue is full, the line is dropped and counted
-in `dropped`, and the first drop is reported once on stderr: the operation
-being timed never waits for the disk. Every writer still running is drained
-at interpreter exit by an `atexit` hook.
+they were submitted. A log call waits only when the queue is full, and at
+most `FULL_QUEUE_WAIT_S`; after that the line is dropped and counted in
+`dropped`, and the first drop is reported once on stderr. Every writer still
+running is drained at interpreter exit by an `atexit` hook.
 """
 
 from __future__ import annotations
 
 import atexit
+import os
 import queue
 import sys
 import threading
@@ -18,6 +19,9 @@ import weakref
 from collections.abc import Callable
 
 QUEUE_LINES = 10_000
+
+# How long a log call waits for room in a full queue before dropping its line.
+FULL_QUEUE_WAIT_S = 1.0
 
 # How long `close()` and the exit hook wait for queued lines to be written.
 DRAIN_TIMEOUT_S = 5.0
@@ -45,14 +49,22 @@ class BackgroundWriter:
         _running.add(self)
 
     def submit(self, data: bytes) -> None:
-        """Queue one line; drop and count it when the queue is full or closed."""
+        """Queue one line; when the queue is full, wait briefly, then drop it.
+
+        A burst longer than the queue waits for the writer instead of losing
+        lines; only a disk stalled for `FULL_QUEUE_WAIT_S` drops (and counts)
+        lines, so a stuck disk cannot stop the bot.
+        """
         if self._closed:
             self._count_drop()
             return
         try:
             self._queue.put_nowait(data)
         except queue.Full:
-            self._count_drop()
+            try:
+                self._queue.put(data, timeout=FULL_QUEUE_WAIT_S)
+            except queue.Full:
+                self._count_drop()
 
     def flush(self, timeout_s: float = DRAIN_TIMEOUT_S) -> bool:
         """Wait until every queued line is written; False if `timeout_s` passed."""
@@ -110,4 +122,20 @@ def _close_running_writers() -> None:
         writer.close()
 
 
+def _restart_in_child() -> None:
+    """Give each writer a fresh queue and thread in a forked child.
+
+    A fork copies the queue but not the writer thread, so without this a
+    pre-forking server's workers would queue lines that nothing writes. The
+    lines queued before the fork belong to the parent, which writes them.
+    """
+    for writer in list(_running):
+        writer._queue = queue.Queue(writer._queue.maxsize)
+        writer._thread = threading.Thread(
+            target=writer._run, name=writer._thread.name, daemon=True
+        )
+        writer._thread.start()
+
+
 atexit.register(_close_running_writers)
+os.register_at_fork(after_in_child=_restart_in_child)

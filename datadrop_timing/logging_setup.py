@@ -124,7 +124,7 @@ def configure(
     route_stdlib: bool = True,
     clock: Clock = SYSTEM_CLOCK,
     tenant_key: str | bytes | None = None,
-    background: bool = False,
+    background: bool = True,
 ) -> LineSink:
     """Set up structlog and stdlib logging to write one JSON object per line.
 
@@ -154,12 +154,14 @@ def configure(
         tenant_key: a secret of at least 16 bytes; when given (or set in
             `DATADROP_SLO_TENANT_KEY`), tenants are written as keyed-hash
             pseudonyms instead of guild ids. See `datadrop_timing.pseudonym`.
-        background: with a file `output`, write on a thread of its own
-            through a queue of 10,000 lines, so a slow disk does not
-            block the event loop. Lines keep their order; when the queue is
-            full, lines are dropped and counted in `sink.dropped`. Queued
+        background: with a file `output` (the default), write on a thread
+            of its own through a queue of 10,000 lines, so a slow disk does
+            not block the event loop. Lines keep their order; a log call waits
+            only while the queue is full, for at most 1 s, after which lines
+            are dropped and counted in `sink.dropped`. Queued
             lines are written at exit and by the next `configure()` call;
-            call `sink.flush()` to wait for them earlier.
+            call `datadrop_timing.flush()` to wait for them earlier. Pass
+            False to write each line before the log call returns.
 
     Returns:
         The sink every line goes to; `sink.failures` counts failed writes.
@@ -269,3 +271,9 @@ def _timing_line_logger(processors: list[Any], *, console: bool) -> Any:
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),
     )
+
+
+def flush() -> None:
+    """Wait until every line logged so far is written to the output."""
+    if _ACTIVE.sink is not None:
+        _ACTIVE.sink.flush()

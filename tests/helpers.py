@@ -8,7 +8,7 @@ from pathlib import Path
 
 import orjson
 
-from datadrop_timing import ManualClock
+from datadrop_timing import ManualClock, flush
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,6 +48,7 @@ class EmittedLog:
 
         The sink writes lines over 4 KiB to `<name>.<pid>.jsonl` instead.
         """
+        flush()
         own = self.path.with_name(f"{self.path.stem}.{os.getpid()}.jsonl")
         lines: list[bytes] = []
         for path in (self.path, own):

@@ -11,7 +11,7 @@ from aggregator.errors import InvalidOptionError
 from aggregator.loading import read_events
 from aggregator.quantiles import QuantileMethod, nearest_rank, quantile_fraction
 from aggregator.summary import PERCENTILES, SummaryOptions, summarise
-from datadrop_timing import timed
+from datadrop_timing import flush, timed
 
 SIZES = (1, 2, 19, 20, 21, 100, 10_001)
 
@@ -40,6 +40,7 @@ class TestNearestRank:
         rng = np.random.default_rng(20261204)
         durations = {f"core.size_{size}": _durations(rng, size) for size in SIZES}
         _emit_durations(emitted, durations)
+        flush()
 
         events, stats = read_events([emitted.path])
         summary = summarise(events, SummaryOptions(by=("action",)))

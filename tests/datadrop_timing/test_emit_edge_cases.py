@@ -13,7 +13,7 @@ import structlog
 from helpers import CLOCK_START, EmittedLog
 
 from aggregator.lines import TimingEvent, parse_line
-from datadrop_timing import ManualClock, configure, timed
+from datadrop_timing import ManualClock, configure, flush, timed
 
 WEBHOOK = "https://discord.com/api/webhooks/123456/planted-webhook-secret"
 
@@ -37,6 +37,7 @@ def test_timing_lines_are_written_at_any_level(tmp_path: Path) -> None:
         structlog.get_logger().info("dropped at warning level")
         structlog.get_logger().warning("kept")
     finally:
+        flush()
         logging.getLogger().handlers.clear()
 
     events = [json.loads(line)["event"] for line in path.read_text().splitlines()]

@@ -18,6 +18,7 @@ from datadrop_timing import (
     ManualClock,
     bind_context,
     configure,
+    flush,
     timed,
 )
 
@@ -25,6 +26,7 @@ KEY = "k" * 32
 
 
 def _lines(path: Path) -> list[dict[str, object]]:
+    flush()
     return [orjson.loads(line) for line in path.read_bytes().splitlines()]
 
 

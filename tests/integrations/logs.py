@@ -9,6 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import datadrop_timing
+
 Line = dict[str, Any]
 
 
@@ -30,6 +32,7 @@ class LogFile:
 
     def raw_lines(self) -> list[str]:
         """Return every complete line of both files, unparsed."""
+        datadrop_timing.flush()
         lines: list[str] = []
         for path in self.paths():
             if path.exists():

@@ -1,4 +1,4 @@
-"""Background file writes keep line order, drain on close and never block."""
+"""Background file writes keep line order, drain on close and bound waiting."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import time
 from pathlib import Path
 
 import orjson
+import pytest
 
-from datadrop_timing import configure, timed
+from datadrop_timing import background, configure, timed
 from datadrop_timing.background import BackgroundWriter
 from datadrop_timing.sink import LineSink
 
@@ -45,8 +46,9 @@ class TestBackgroundWriter:
         assert submit_s < 1.0
         assert written == [b"%d\n" % index for index in range(5)]
 
-    def test_full_queue_drops_counted(self) -> None:
-        """A full queue drops the new line and counts it instead of waiting."""
+    def test_full_queue_drops_counted(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A queue that stays full drops new lines after a short wait, counted."""
+        monkeypatch.setattr(background, "FULL_QUEUE_WAIT_S", 0.05)
         release = threading.Event()
 
         writer = BackgroundWriter(lambda data: release.wait(5), "full", max_lines=2)

@@ -39,3 +39,32 @@ def test_concurrent_writers_lose_and_tear_nothing(tmp_path: Path) -> None:
     assert events.height == PROCESSES * LINES_EACH
     assert len(own_files) == PROCESSES
     assert all(len(line) <= 4096 for line in shared.read_bytes().splitlines())
+
+
+FORKING_WRITER = """
+import os, sys
+from datadrop_timing import configure, flush, timed
+
+configure(service="writer", output=sys.argv[1])
+with timed("config.get"):
+    pass
+child = os.fork()
+if child == 0:
+    for _ in range(50):
+        with timed("config.get"):
+            pass
+    flush()
+    os._exit(0)
+os.waitpid(child, 0)
+"""
+
+
+def test_forked_worker_lines_are_written(tmp_path: Path) -> None:
+    """A pre-forking server configures logging before its workers fork."""
+    shared = tmp_path / "api.jsonl"
+
+    subprocess.run([sys.executable, "-c", FORKING_WRITER, str(shared)], check=True)
+
+    events, stats = read_events([shared])
+    assert stats.skipped_total == 0
+    assert events.height == 51
