@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import orjson
+from helpers import EmittedLog
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from helpers import EmittedLog
 
 from aggregator.lines import Malformed, TimingEvent, parse_line
 from aggregator.loading import read_files
