@@ -16,7 +16,7 @@ from typing import Any
 from datadrop_timing.clock import SYSTEM_CLOCK, Clock
 from datadrop_timing.context import normalise_tenant
 from datadrop_timing.pseudonym import pseudonymise
-from datadrop_timing.redaction import redact
+from datadrop_timing.redaction import redact, scrub_exception_text
 from datadrop_timing.schema import (
     EXTRA_PREFIX,
     LEADING_KEYS,
@@ -215,8 +215,8 @@ def _structure_exception(event: dict[str, Any]) -> None:
 
     event["exception"] = {
         "type": exc_type.__name__,
-        "message": _safe_str(exc),
-        "traceback": text,
+        "message": scrub_exception_text(_safe_str(exc)),
+        "traceback": scrub_exception_text(text),
     }
 
 

@@ -10,7 +10,8 @@ the same way. String values anywhere on a line have Discord webhook URLs and
 
 Names that merely contain a secret word inside another word, such as
 `tokenizer`, are kept. False drops are preferred to leaks: `tokens_used` is
-dropped.
+dropped. Exception messages and tracebacks also lose runs of 15 or more
+digits (Discord user, guild and message ids).
 """
 
 from __future__ import annotations
@@ -49,6 +50,12 @@ _WEBHOOK_URL_RE = re.compile(
 _BEARER_RE = re.compile(r"\b(Bearer|Bot)\s+[A-Za-z0-9._~+/=-]{8,}")
 
 REDACTED_URL = "[redacted webhook URL]"
+
+# Discord snowflakes (user, guild, message ids) have 17 to 20 digits; 15 or
+# more consecutive digits in exception text are taken to be one.
+_SNOWFLAKE_RE = re.compile(r"(?<![0-9])[0-9]{15,21}(?![0-9])")
+
+REDACTED_ID = "[id]"
 
 _MAX_DEPTH = 16
 
@@ -133,3 +140,13 @@ def scrub_text(text: str) -> str:
     if "Bearer" in text or "Bot " in text:
         text = _BEARER_RE.sub(r"\1 [redacted]", text)
     return text
+
+
+def scrub_exception_text(text: str) -> str:
+    """Scrub exception text: secrets as in `scrub_text`, and Discord ids.
+
+    Exception messages are free text written by any library; a user id in
+    one would otherwise reach the line. Schema fields such as `tenant` are
+    not exception text and keep their ids.
+    """
+    return _SNOWFLAKE_RE.sub(REDACTED_ID, scrub_text(text))

@@ -24,6 +24,8 @@ from typing import Any
 
 import orjson
 
+from datadrop_timing.redaction import scrub_exception_text
+
 MAX_LINE_BYTES = 64 * 1024
 
 TRUNCATION_MARK = "...[truncated]"
@@ -98,7 +100,10 @@ def _encode_default(value: object) -> Any:
             return bytes(value).hex()
 
         if isinstance(value, BaseException):
-            return {"type": type(value).__name__, "message": str(value)}
+            return {
+                "type": type(value).__name__,
+                "message": scrub_exception_text(str(value)),
+            }
 
         return repr(value)
     except Exception:  # noqa: BLE001 - a failing __str__ or __repr__

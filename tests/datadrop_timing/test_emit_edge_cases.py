@@ -13,7 +13,7 @@ import structlog
 from helpers import CLOCK_START, EmittedLog
 
 from aggregator.lines import TimingEvent, parse_line
-from datadrop_timing import ManualClock, configure, flush, timed
+from datadrop_timing import ManualClock, bind_context, configure, flush, timed
 
 WEBHOOK = "https://discord.com/api/webhooks/123456/planted-webhook-secret"
 
@@ -187,3 +187,32 @@ def test_without_configure_timing_lines_are_json_on_stdout() -> None:
     line = json.loads(result.stdout)
     assert (line["event"], line["tenant"]) == ("timing", "5")
     assert "_end_timestamp" not in result.stdout
+
+
+class TestIdsInExceptionText:
+    def test_snowflakes_leave_exception_messages_and_tracebacks(
+        self, emitted: EmittedLog
+    ) -> None:
+        user_id = "616161616161616161"
+        try:
+            raise LookupError(f"member {user_id} not found in guild")
+        except LookupError as error:
+            structlog.get_logger().exception("lookup failed")
+            logging.getLogger("app").exception("lookup failed")
+            structlog.get_logger().warning("kept as value", last_error=error)
+
+        lines = emitted.lines()
+        assert user_id not in emitted.text()
+        assert lines[0]["exception"]["message"] == "member [id] not found in guild"
+        assert lines[2]["last_error"]["message"] == "member [id] not found in guild"
+
+    def test_tenant_and_short_numbers_are_kept(self, emitted: EmittedLog) -> None:
+        with bind_context(tenant=700000000000000001):
+            try:
+                raise ValueError("retry 3 of 12345")
+            except ValueError:
+                structlog.get_logger().exception("failed")
+
+        (line,) = emitted.lines()
+        assert line["tenant"] == "700000000000000001"
+        assert line["exception"]["message"] == "retry 3 of 12345"
