@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,6 +19,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 CASES_DIR = REPO_ROOT / "tests" / "data" / "cases"
 
 CLOCK_START = datetime(2026, 12, 1, 7, 0, tzinfo=UTC)
+
+# The installed console script, beside the interpreter of the test venv.
+ENTRY_POINT = Path(sys.executable).parent / "datadrop-slo"
 
 # Secret values that tests pass to the emit side. After the session, no file
 # any test wrote may contain one (see `pytest_sessionfinish` in conftest.py).
@@ -70,3 +75,22 @@ class EmittedLog:
         lines = self.timing()
         assert len(lines) == 1, lines
         return lines[0]
+
+
+def run_command(
+    command: str,
+    *args: str | Path,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run `datadrop-slo COMMAND ARGS` with extra environment variables."""
+    assert ENTRY_POINT.exists(), f"install the project first: {ENTRY_POINT} is missing"
+    return subprocess.run(
+        [str(ENTRY_POINT), command, *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+    )

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -15,8 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-ENTRY_POINT = Path(sys.executable).parent / "datadrop-slo"
+from helpers import run_command
 
 
 def timing_line(
@@ -113,7 +110,7 @@ def receiver() -> Iterator[Receiver]:
     state = Receiver(url="")
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - the http.server hook name
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", 0))
             body = json.loads(self.rfile.read(length))
             status = state.statuses.pop(0) if state.statuses else 204
@@ -129,7 +126,7 @@ def receiver() -> Iterator[Receiver]:
             self.end_headers()
             self.wfile.write(reply)
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             return
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -145,16 +142,7 @@ def run_check(
     *args: str | Path, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run the installed `datadrop-slo check` with extra environment variables."""
-    assert ENTRY_POINT.exists(), f"install the project first: {ENTRY_POINT} is missing"
-    return subprocess.run(
-        [str(ENTRY_POINT), "check", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, **(env or {})},
-        cwd=cwd,
-    )
+    return run_command("check", *args, env=env, cwd=cwd)
 
 
 def write_config(path: Path, text: str) -> Path:

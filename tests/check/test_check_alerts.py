@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from check_support import ENTRY_POINT, Receiver, TrafficLog, run_check, write_config
-from helpers import case_path
+from check_support import Receiver, TrafficLog, run_check, write_config
+from helpers import ENTRY_POINT, case_path
 
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 
@@ -355,7 +355,8 @@ class TestErrors:
             ("logs = []", "empty list"),
             ('[latency]\noutcomes = ["ok"]', "'success' and/or 'failure'"),
             (
-                '[[burn_rate]]\nname = "a"\nfactor = 2\n[[burn_rate]]\nname = "a"\nfactor = 3',
+                '[[burn_rate]]\nname = "a"\nfactor = 2\n'
+                '[[burn_rate]]\nname = "a"\nfactor = 3',
                 "two entries named 'a'",
             ),
             ("[[burn_rate]]\nfactor = -1", "must be above 0"),

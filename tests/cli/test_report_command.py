@@ -7,31 +7,20 @@ import gzip
 import io
 import json
 import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import REPO_ROOT
+from helpers import REPO_ROOT, run_command
 
 SAMPLE_LOGS = REPO_ROOT / "sample_logs"
-
-ENTRY_POINT = Path(sys.executable).parent / "datadrop-slo"
 
 
 def run_report(
     *args: str | Path, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    assert ENTRY_POINT.exists(), f"install the project first: {ENTRY_POINT} is missing"
-    return subprocess.run(
-        [str(ENTRY_POINT), "report", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=cwd,
-    )
+    return run_command("report", *args, cwd=cwd)
 
 
 def _independent_events(folder: Path) -> list[dict[str, object]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,23 +14,13 @@ from dashboard_support import (
     steady_traffic,
     write_lines,
 )
-from helpers import REPO_ROOT
-
-ENTRY_POINT = Path(sys.executable).parent / "datadrop-slo"
+from helpers import REPO_ROOT, run_command
 
 SAMPLE_LOGS = REPO_ROOT / "sample_logs"
 
 
 def run_report(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    assert ENTRY_POINT.exists(), f"install the project first: {ENTRY_POINT} is missing"
-    return subprocess.run(
-        [str(ENTRY_POINT), "report", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=cwd,
-    )
+    return run_command("report", *args, cwd=cwd)
 
 
 class TestReportHtml:

@@ -89,7 +89,9 @@ def test_any_fields_give_one_readable_timing_line(
 def _valid_line(index: int, duration_ms: float, action: str) -> bytes:
     return orjson.dumps(
         {
-            "timestamp": f"2026-12-01T07:{index // 60 % 60:02d}:{index % 60:02d}.000000Z",
+            "timestamp": (
+                f"2026-12-01T07:{index // 60 % 60:02d}:{index % 60:02d}.000000Z"
+            ),
             "level": "info",
             "event": "timing",
             "action": action,

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-ENTRY_POINT = Path(sys.executable).parent / "datadrop-slo"
+from helpers import run_command
 
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 
@@ -35,16 +33,6 @@ def _append_traffic(path: Path, start: int, count: int) -> None:
             stream.write(json.dumps(line) + "\n")
 
 
-def _run(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(ENTRY_POINT), *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 def test_check_reads_while_ship_writes(tmp_path: Path) -> None:
     source = tmp_path / "app" / "bot.jsonl"
     source.parent.mkdir()
@@ -52,13 +40,13 @@ def test_check_reads_while_ship_writes(tmp_path: Path) -> None:
     state = tmp_path / "ship-state.json"
     (tmp_path / "slo.toml").write_text(f'logs = "{logs}"\nstate = "check-state.json"\n')
     _append_traffic(source, 0, 500)
-    _run("ship", "--once", "--to", logs, "--state", state, source)
+    run_command("ship", "--once", "--to", logs, "--state", state, source)
 
     check_codes: list[int] = []
 
     def run_checks() -> None:
         for _ in range(6):
-            result = _run(
+            result = run_command(
                 "check",
                 "--config",
                 tmp_path / "slo.toml",
@@ -73,11 +61,13 @@ def test_check_reads_while_ship_writes(tmp_path: Path) -> None:
     for round_index in range(1, 7):
         _append_traffic(source, round_index * 500, 500)
         ship_codes.append(
-            _run("ship", "--once", "--to", logs, "--state", state, source).returncode
+            run_command(
+                "ship", "--once", "--to", logs, "--state", state, source
+            ).returncode
         )
     checker.join(timeout=300)
 
-    report = _run("report", logs, "--format", "json")
+    report = run_command("report", logs, "--format", "json")
     assert ship_codes == [0] * 6
     assert set(check_codes) <= {0}, check_codes
     assert json.loads(report.stdout)[0]["count"] == 3500
