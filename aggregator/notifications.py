@@ -63,13 +63,13 @@ class Notification:
         return f"[{self.status.upper()}] {self.severity}: {self.summary}"
 
 
-def describe_series(condition: Condition) -> str:
-    """Name the action, with its route and tenant when set."""
-    name = condition.action or "all actions"
-    if condition.route:
-        name += f" {condition.route}"
-    if condition.tenant:
-        name += f" (tenant {condition.tenant})"
+def describe_series(series: Condition | Notification) -> str:
+    """Name the action of a condition or notification, with route and tenant."""
+    name = series.action or "all actions"
+    if series.route:
+        name += f" {series.route}"
+    if series.tenant:
+        name += f" (tenant {series.tenant})"
     return name
 
 
@@ -214,13 +214,4 @@ def _resolved_text(previous: Notification) -> str:
         return "timing lines are arriving again"
     if previous.rule == STALE_RULE:
         return f"{previous.action} is writing lines again"
-    return f"{_resolved_series(previous)} is back within its objective"
-
-
-def _resolved_series(previous: Notification) -> str:
-    name = previous.action or "all actions"
-    if previous.route:
-        name += f" {previous.route}"
-    if previous.tenant:
-        name += f" (tenant {previous.tenant})"
-    return name
+    return f"{describe_series(previous)} is back within its objective"
