@@ -62,7 +62,7 @@ class PendingDelivery:
 
 @dataclass(slots=True)
 class AlertState:
-    """What persists between runs."""
+    """The alert state kept between runs."""
 
     last_evaluated: datetime | None = None
     alerts: dict[str, OpenAlert] = field(default_factory=dict)

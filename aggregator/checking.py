@@ -49,7 +49,7 @@ MTIME_SLACK = timedelta(hours=1)
 
 @dataclass(slots=True)
 class CheckRun:
-    """What one run found and did, for the CLI to print and map to an exit code."""
+    """The outcome of one run, for the CLI to print and map to an exit code."""
 
     conditions: list[Condition] = field(default_factory=list)
     notifications: list[tuple[datetime, Notification]] = field(default_factory=list)
@@ -63,7 +63,7 @@ class CheckRun:
 
     @property
     def exit_code(self) -> int:
-        """Return 3 on a failed delivery, else 1 while any alert holds or is open."""
+        """Return 3 on a failed delivery, 1 while an alert is true or open, else 0."""
         if self.failures:
             return EXIT_DELIVERY_FAILED
         return EXIT_BREACH if self.conditions or self.open_alerts else EXIT_OK

@@ -93,7 +93,7 @@ def find_log_files(
             the shipper has not written to yet) instead of raising.
 
     Raises:
-        InputError: a path does not exist, or a folder holds no log files.
+        InputError: a path does not exist, or a folder contains no log files.
         UnreadableInputError: a log file cannot be read.
     """
     found: list[Path] = []

@@ -74,7 +74,7 @@ class SkipTally:
 
 @dataclass(slots=True)
 class FileStats:
-    """What reading one file found."""
+    """Counts from reading one file."""
 
     path: Path
     lines: int = 0
@@ -100,7 +100,7 @@ class FileStats:
 
 @dataclass(slots=True)
 class ReadStats:
-    """What reading all inputs found: per-file counts and de-duplication."""
+    """Counts from reading all inputs: per file, and of dropped duplicates."""
 
     files: list[FileStats] = field(default_factory=list)
     duplicates: int = 0
@@ -196,7 +196,7 @@ def read_events(
         first-seen order; and the counts of what was read and skipped.
 
     Raises:
-        InputError: a path is missing or unreadable, or a folder holds no logs.
+        InputError: a path is missing or unreadable, or a folder contains no logs.
     """
     return read_files(find_log_files(paths), on_file=on_file, cache=cache)
 

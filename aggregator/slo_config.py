@@ -93,7 +93,7 @@ class StaleRule:
 
 @dataclass(frozen=True, slots=True)
 class SinkConfig:
-    """Where alerts go; URLs come from the environment variable `url_env`."""
+    """An alert destination; a webhook URL comes from the variable `url_env`."""
 
     name: str
     type: str
@@ -148,7 +148,7 @@ class SloConfig:
 
     @property
     def longest_window(self) -> timedelta:
-        """The longest look-back any rule needs."""
+        """The maximum look-back of any rule."""
         windows = [rule.long_window for rule in self.burn_rate]
         windows.append(self.sustained.window + self.sustained.duration)
         windows.append(self.no_data_after)

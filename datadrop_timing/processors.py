@@ -26,7 +26,7 @@ from datadrop_timing.schema import (
 )
 
 # The timer passes its end time under this key, so that a caller's own
-# `timestamp` field can be told apart from it and renamed.
+# `timestamp` field can be distinguished from it and renamed.
 END_TIMESTAMP_KEY = "_end_timestamp"
 
 # The stdlib formatter passes the record's creation time under this key.
@@ -38,7 +38,7 @@ MAX_TRACEBACK_CHARS = 8192
 # stays small.
 _MAX_CACHED_KEYS = 64
 
-# What an ordinary log message "timing" is written as.
+# The event text written for an ordinary log message "timing".
 UNTIMED_TIMING_MESSAGE = "timing (log message)"
 
 # Optional timing-line keys that readers require to be non-empty strings.
