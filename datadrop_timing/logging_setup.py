@@ -14,6 +14,7 @@ from datadrop_timing.clock import SYSTEM_CLOCK, Clock
 from datadrop_timing.errors import ConfigurationError
 from datadrop_timing.processors import EventFinisher
 from datadrop_timing.pseudonym import set_tenant_key
+from datadrop_timing.redaction import ExceptionTextMode, set_exception_text_mode
 from datadrop_timing.render import render_line
 from datadrop_timing.schema import ENTRYPOINTS
 from datadrop_timing.server_logs import install_library_log_filters
@@ -125,6 +126,7 @@ def configure(
     clock: Clock = SYSTEM_CLOCK,
     tenant_key: str | bytes | None = None,
     background: bool = True,
+    exception_text: ExceptionTextMode = "scrub",
 ) -> LineSink:
     """Set up structlog and stdlib logging to write one JSON object per line.
 
@@ -162,19 +164,28 @@ def configure(
             lines are written at exit and by the next `configure()` call;
             call `datadrop_timing.flush()` to wait for them earlier. Pass
             False to write each line before the log call returns.
+        exception_text: how much of exception messages and tracebacks is
+            written. `scrub` replaces quoted literals in messages with
+            `'[redacted]'`, and e-mail addresses with `[email]`, but keeps
+            unquoted text. `drop` writes `[dropped]` as the message and only
+            frame locations and type names as the traceback. `keep` writes
+            both as Python prints them, for local debugging. Every mode
+            replaces Discord ids, webhook URLs and credentials. See
+            `datadrop_timing.redaction`.
 
     Returns:
         The sink every line goes to; `sink.failures` counts failed writes.
 
     Raises:
-        ConfigurationError: `entrypoint` or `level` is not one of the values
-            listed above, or `tenant_key` is too short.
+        ConfigurationError: `entrypoint`, `level` or `exception_text` is not
+            one of the values listed above, or `tenant_key` is too short.
     """
     level_number = _level_number(level)
     set_tenant_key(tenant_key)
     if entrypoint not in ENTRYPOINTS:
         msg = f"invalid entrypoint {entrypoint!r}: use one of {', '.join(ENTRYPOINTS)}"
         raise ConfigurationError(msg)
+    set_exception_text_mode(exception_text)
 
     previous, sink = _ACTIVE.sink, LineSink(output, background=background)
     _ACTIVE.sink = sink

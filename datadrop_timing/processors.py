@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import sys
-import traceback
 from collections.abc import MutableMapping
 from types import TracebackType
 from typing import Any
@@ -16,7 +15,11 @@ from typing import Any
 from datadrop_timing.clock import SYSTEM_CLOCK, Clock
 from datadrop_timing.context import normalise_tenant
 from datadrop_timing.pseudonym import pseudonymise
-from datadrop_timing.redaction import redact, scrub_exception_text
+from datadrop_timing.redaction import (
+    format_exception_text,
+    redact,
+    scrub_exception_text,
+)
 from datadrop_timing.schema import (
     EXTRA_PREFIX,
     LEADING_KEYS,
@@ -209,14 +212,15 @@ def _structure_exception(event: dict[str, Any]) -> None:
         return
 
     exc_type, exc, tb = exc_info
-    text = "".join(traceback.format_exception(exc_type, exc, tb))
+    # Scrubbed before it is cut, so that a cut cannot split a quoted literal.
+    text = format_exception_text(exc, tb)
     if len(text) > MAX_TRACEBACK_CHARS:
         text = "...[truncated]" + text[-MAX_TRACEBACK_CHARS:]
 
     event["exception"] = {
         "type": exc_type.__name__,
         "message": scrub_exception_text(_safe_str(exc)),
-        "traceback": scrub_exception_text(text),
+        "traceback": text,
     }
 
 
@@ -230,8 +234,10 @@ def _exc_info_tuple(value: object) -> _ExcInfo | None:
             return None
         return active
 
-    if isinstance(value, tuple) and len(value) == 3 and value[1] is not None:
-        return value
+    if isinstance(value, tuple) and len(value) == 3:
+        _, exc, tb = value
+        if isinstance(exc, BaseException):
+            return type(exc), exc, tb if isinstance(tb, TracebackType) else None
 
     return None
 

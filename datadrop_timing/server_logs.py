@@ -11,8 +11,9 @@ of both libraries. The filter changes records before any handler sees them:
 - A discord.py record with an exception loses the exception's message, which
   often quotes what a user typed (`Failed to convert <text> to Upper`) or a
   user id. The record keeps `error_type` (the root exception) and
-  `traceback` (the stack frames only). discord.py's autocomplete error line
-  also loses the user id it names.
+  `traceback` (the stack frames only). This holds in every exception text
+  mode, `keep` included, and with `drop` the frames also lose their source
+  lines. discord.py's autocomplete error line also loses the user id it names.
 - A record whose exception passed through a timed command, listener, loop
   iteration or request gets that operation's `request_id`, `tenant` and
   `action` when the logging code runs outside the operation's context, as
@@ -27,11 +28,11 @@ discord.py 2.7.1.
 from __future__ import annotations
 
 import logging
-import traceback
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from datadrop_timing.context import current_context
+from datadrop_timing.redaction import format_stack_frames
 
 UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
 
@@ -146,8 +147,7 @@ def _replace_exception_message(record: logging.LogRecord, error: BaseException) 
     chain = list(_exception_chain(error))
     record.error_type = type(chain[-1]).__name__
     record.traceback = "".join(
-        f"{type(link).__name__} at:\n"
-        + "".join(traceback.format_tb(link.__traceback__))
+        f"{type(link).__name__} at:\n" + format_stack_frames(link.__traceback__)
         for link in chain
     )
     record.exc_info = None

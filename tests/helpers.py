@@ -31,6 +31,13 @@ PLANTED_SECRETS = (
     "planted-webhook-secret",
     "mfa.planted-token-value",
     "abcdefgh12345678",
+    # User input that exception messages quote: a member name, a command
+    # name, an argument, a dictionary key and an e-mail address.
+    "planted-user-name",
+    "planted-command-name",
+    "planted-count-text",
+    "planted-key-name",
+    "planted.person@example.org",
 )
 
 
