@@ -24,13 +24,16 @@ import json
 import os
 import stat
 import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 import polars as pl
 
-FORMAT_VERSION = 1
+# 2: low-cardinality keys stored as categoricals, and id hashes added
+# (`STORED_SCHEMA`).
+FORMAT_VERSION = 2
 
 # A file modified more recently than this may still be written to.
 OPEN_FILE_AGE_S = 60.0
@@ -43,6 +46,9 @@ _METADATA_KEY = "datadrop_slo_cache"
 # read the entry of benchmarks/report.py's 1M-line file in 0.08 s instead of
 # 0.18 s (2-core VM). Readers decode either codec.
 _COMPRESSION: Final = "lz4"
+
+# Events per part file while an entry is built: about 100 MB of events.
+PART_ROWS = 1_000_000
 
 # Errors that make an entry unusable: missing, unreadable, not Parquet, or
 # Parquet without the expected columns.
@@ -82,9 +88,11 @@ class FileIdentity:
     def entry_name(self) -> str:
         return f"{self.device:x}-{self.inode:x}.parquet"
 
-    def as_metadata(self) -> dict[str, int]:
+    def as_metadata(self) -> dict[str, int | str]:
         return {
             "version": FORMAT_VERSION,
+            # The id hashes are stable within one polars version only.
+            "polars": pl.__version__,
             "size": self.size,
             "mtime_ns": self.mtime_ns,
         }
@@ -119,36 +127,44 @@ class EventCache:
             base = str(Path.home() / ".cache")
         return Path(base) / "datadrop-slo"
 
-    def load(self, identity: FileIdentity) -> CachedFile | None:
-        """Return the entry for `identity`, or None if it is missing or stale."""
+    def load(
+        self, identity: FileIdentity, columns: Sequence[str] | None = None
+    ) -> CachedFile | None:
+        """Return the entry for `identity`, or None if it is missing or stale.
+
+        `columns` names the columns to read, in order (default: all); Parquet
+        reads only those from disk.
+        """
+        names = list(self.schema if columns is None else columns)
         entry = self.folder / identity.entry_name()
         try:
             metadata = pl.read_parquet_metadata(entry)
             stored = json.loads(metadata[_METADATA_KEY])
             if stored["identity"] != identity.as_metadata():
                 return None
-            events = pl.read_parquet(entry)
+            events = pl.read_parquet(entry, columns=names)
         except _ENTRY_ERRORS:
             return None
 
-        if dict(events.schema) != self.schema:
+        if dict(events.schema) != {name: self.schema.get(name) for name in names}:
             return None
         return CachedFile(events, stored["counts"])
 
     def store(self, identity: FileIdentity, cached: CachedFile) -> None:
         """Write the entry for `identity` atomically; record the first failure."""
-        metadata = {
-            _METADATA_KEY: json.dumps(
-                {"identity": identity.as_metadata(), "counts": cached.counts}
-            )
-        }
-        try:
-            self._prepare_folder()
-            self._write_entry(identity.entry_name(), cached.events, metadata)
-        except (OSError, pl.exceptions.PolarsError) as error:
-            if self.error is None:
-                reason = getattr(error, "strerror", None) or error
-                self.error = f"{self.folder}: {reason}"
+        writer = self.writer(identity)
+        writer.add(cached.events)
+        writer.commit(cached.counts)
+
+    def writer(self, identity: FileIdentity) -> EntryWriter:
+        """Return a writer that builds the entry for `identity` part by part."""
+        return EntryWriter(self, identity)
+
+    def record_error(self, error: OSError | pl.exceptions.PolarsError) -> None:
+        """Keep the first failure to write, for the caller to report."""
+        if self.error is None:
+            reason = getattr(error, "strerror", None) or error
+            self.error = f"{self.folder}: {reason}"
 
     def _prepare_folder(self) -> None:
         """Create the folder with mode 0700, or tighten an existing one to it."""
@@ -158,17 +174,92 @@ class EventCache:
 
     # NOTE: entries of deleted log files are never removed; clear the
     # folder by hand if it grows too large.
-    def _write_entry(
-        self, name: str, events: pl.DataFrame, metadata: dict[str, str]
-    ) -> None:
-        # mkstemp creates the file with mode 0600.
-        handle, temporary = tempfile.mkstemp(dir=self.folder, prefix=".entry-")
+    def temporary_file(self, prefix: str) -> tuple[int, Path]:
+        """Create a file of mode 0600 in the folder; return its handle and path."""
+        self._prepare_folder()
+        handle, name = tempfile.mkstemp(dir=self.folder, prefix=prefix)
+        return handle, Path(name)
+
+
+class EntryWriter:
+    """Build one cache entry while its file is read, in bounded memory.
+
+    Frames are written to part files of about `PART_ROWS` rows as they come,
+    and `commit` streams the parts into the entry, so a large file's events
+    never sit in memory whole. Nothing becomes visible before `commit`.
+    """
+
+    def __init__(self, cache: EventCache, identity: FileIdentity) -> None:
+        self._cache = cache
+        self._identity = identity
+        self._frames: list[pl.DataFrame] = []
+        self._rows = 0
+        self._parts: list[Path] = []
+        self._failed = False
+
+    def add(self, events: pl.DataFrame) -> None:
+        """Add events in `cache.schema` form; write a part when enough are held."""
+        if self._failed:
+            return
+        self._frames.append(events)
+        self._rows += events.height
+        if self._rows >= PART_ROWS:
+            self._guard(self._write_part)
+
+    def commit(self, counts: dict[str, Any]) -> None:
+        """Write the entry with the file's read counts, atomically."""
+        if not self._failed:
+            self._guard(lambda: self._write_entry(counts))
+        self.discard()
+
+    def discard(self) -> None:
+        """Drop what was gathered and remove the part files."""
+        self._frames.clear()
+        for part in self._parts:
+            part.unlink(missing_ok=True)
+        self._parts.clear()
+
+    def _guard(self, action: Callable[[], None]) -> None:
         try:
-            with os.fdopen(handle, "wb") as stream:
-                events.write_parquet(
-                    stream, compression=_COMPRESSION, metadata=metadata
+            action()
+        except (OSError, pl.exceptions.PolarsError) as error:
+            self._failed = True
+            self._cache.record_error(error)
+            self.discard()
+
+    def _write_part(self) -> None:
+        handle, path = self._cache.temporary_file(".part-")
+        self._parts.append(path)
+        with os.fdopen(handle, "wb") as stream:
+            self._gathered().write_parquet(stream, compression=_COMPRESSION)
+        self._frames.clear()
+        self._rows = 0
+
+    def _gathered(self) -> pl.DataFrame:
+        empty = pl.DataFrame(schema=self._cache.schema)
+        return pl.concat([empty, *self._frames], how="vertical", rechunk=False)
+
+    def _write_entry(self, counts: dict[str, Any]) -> None:
+        metadata = {
+            _METADATA_KEY: json.dumps(
+                {"identity": self._identity.as_metadata(), "counts": counts}
+            )
+        }
+        handle, temporary = self._cache.temporary_file(".entry-")
+        try:
+            if self._parts:
+                os.close(handle)
+                if self._frames:
+                    self._write_part()
+                pl.scan_parquet(self._parts).sink_parquet(
+                    temporary, compression=_COMPRESSION, metadata=metadata
                 )
-            os.replace(temporary, self.folder / name)
+            else:
+                with os.fdopen(handle, "wb") as stream:
+                    self._gathered().write_parquet(
+                        stream, compression=_COMPRESSION, metadata=metadata
+                    )
+            os.replace(temporary, self._cache.folder / self._identity.entry_name())
         except BaseException:
-            Path(temporary).unlink(missing_ok=True)
+            temporary.unlink(missing_ok=True)
             raise

@@ -452,6 +452,24 @@ class _Parser:
                 raise self.fail(f"burn_rate {rule.name!r}", msg)
 
 
+def report_config(objective_ms: float | None, folder: Path | None = None) -> SloConfig:
+    """Return the objectives `report` uses: `slo.toml` in `folder`, or defaults.
+
+    Args:
+        objective_ms: a threshold the user gave explicitly; it replaces the
+            default threshold, and per-action overrides keep theirs.
+        folder: where to look for `slo.toml`; default the working folder.
+
+    Raises:
+        ConfigError: `slo.toml` is not valid.
+    """
+    config = load_config(find_config(None, folder))
+    if objective_ms is None:
+        return config
+    latency = replace(config.latency, threshold_ms=objective_ms)
+    return replace(config, latency=latency)
+
+
 def config_to_data(config: SloConfig) -> dict[str, Any]:
     """Return the config as TOML data, as `check --show-config` prints it."""
     latency = config.latency

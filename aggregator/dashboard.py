@@ -17,10 +17,9 @@ import html
 import math
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -28,7 +27,6 @@ import polars as pl
 
 from aggregator import dashboard_charts as charts
 from aggregator.checking import MTIME_SLACK
-from aggregator.config_file import find_config, load_config
 from aggregator.dashboard_data import (
     BREACHED,
     FEW_EVENTS,
@@ -130,24 +128,6 @@ def read_events_since(
         oldest_mtime = (since - MTIME_SLACK).timestamp()
         files = [path for path in files if path.stat().st_mtime >= oldest_mtime]
     return read_files(files)
-
-
-def report_config(objective_ms: float | None, folder: Path | None = None) -> SloConfig:
-    """Return the objectives `report` uses: `slo.toml` in `folder`, or defaults.
-
-    Args:
-        objective_ms: a threshold the user gave explicitly; it replaces the
-            default threshold, and per-action overrides keep theirs.
-        folder: where to look for `slo.toml`; default the working folder.
-
-    Raises:
-        ConfigError: `slo.toml` is not valid.
-    """
-    config = load_config(find_config(None, folder))
-    if objective_ms is None:
-        return config
-    latency = replace(config.latency, threshold_ms=objective_ms)
-    return replace(config, latency=latency)
 
 
 def reading_notes(stats: ReadStats) -> list[str]:

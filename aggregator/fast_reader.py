@@ -1,12 +1,13 @@
 """Classify a batch of log lines with polars, as `parse_line` would, but faster.
 
 The fast path accepts only lines it can prove valid: the flat JSON object a
-writer of schema 1 emits, keys in writer order, strings without escapes,
-numbers in plain form and a `...Z` timestamp with 6 fraction digits. Such a
-line has exactly one value per key and no text that JSON decoders could read
-differently, so polars' JSON reader and `parse_line` agree on it. Every other
-line, and every line whose values fail a range check here, goes to
-`parse_line`: the fast path never decides that a line is malformed.
+writer of schema 1 emits, keys in writer order, strings of printable ASCII
+without escapes, numbers in plain form and a `...Z` timestamp with 6 fraction
+digits. Such a line has exactly one value per key and no text that JSON
+decoders could read differently, so polars' JSON reader and `parse_line`
+agree on it. Every other line, and every line whose values fail a range check
+here, goes to `parse_line`: the fast path never decides that a line is
+malformed.
 
 Flat objects whose `event` is not `timing` are proven to be other log lines
 the same way.
@@ -15,6 +16,7 @@ the same way.
 from __future__ import annotations
 
 import io
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import polars as pl
@@ -23,8 +25,13 @@ from aggregator.event_columns import EVENT_SCHEMA
 from aggregator.line_batches import LineBatch
 from aggregator.lines import MAX_LINE_BYTES, ParseResult, parse_line
 
-_STRING = r'"[^"\\\x00-\x1f]*"'
-_NON_EMPTY = r'"[^"\\\x00-\x1f]+"'
+# Printable ASCII but the quote and backslash. Other text (escapes, non-ASCII
+# letters) goes to `parse_line`: with the full Unicode class the match took
+# 55 ms per 16 MiB batch, with this one 36 ms.
+_CHAR = r"[\x20\x21\x23-\x5b\x5d-\x7e]"
+_STRING = rf'"{_CHAR}*"'
+_NON_EMPTY = rf'"{_CHAR}+"'
+
 # Plain JSON numbers: the digit limits keep every integer inside 64 bits, so
 # orjson returns an int, never a float or an error.
 _NUMBER = r"-?(?:0|[1-9][0-9]{0,17})(?:\.[0-9]{1,40})?(?:[eE][+-]?[0-9]{1,2})?"
@@ -71,6 +78,8 @@ _OPTIONAL_VALUE = {
 # Timestamps are read as text, to be checked and converted here.
 _JSON_SCHEMA: dict[str, pl.DataType] = {**EVENT_SCHEMA, "timestamp": pl.String()}
 
+_FLOAT_KEYS = ("duration_ms", "ack_ms")
+
 _US_PER_DAY = 86_400_000_000
 
 _BOM = "\ufeff".encode()
@@ -91,11 +100,19 @@ class BatchResult:
     fallback: list[tuple[int, ParseResult]]
 
 
-def classify_batch(batch: LineBatch) -> BatchResult:
-    """Classify every line of `batch`; lines not proven here go to `parse_line`."""
+def classify_batch(
+    batch: LineBatch, columns: Collection[str] | None = None
+) -> BatchResult:
+    """Classify every line of `batch`; lines not proven here go to `parse_line`.
+
+    `columns` names the event columns to decode (default: all); `timestamp`
+    is always decoded. Validation does not depend on it: every key of a
+    proven line was proven by the line's shape.
+    """
+    schema = _decoded_schema(columns)
     lines = _split_lines(batch)
     if lines is None:
-        return _classify_slowly(batch)
+        return _classify_slowly(batch, schema)
 
     frame = pl.DataFrame({"line": lines}).with_row_index("offset")
     fits = frame["line"].str.len_bytes() <= MAX_LINE_BYTES
@@ -105,9 +122,14 @@ def classify_batch(batch: LineBatch) -> BatchResult:
     too_long = frame.filter(~fits.fill_null(True))["offset"].to_list()
 
     extended, rest = _prove_extended(rest)
-    events = _events_from_lines(pl.concat([proven, extended], how="diagonal"))
-    events, unproven = _check_values(events)
     other, rest = _prove_other(rest)
+    events = None
+    if extended.height == 0 and rest.height == 0 and not too_long:
+        events = _events_from_batch(batch, plain, schema)
+    if events is None:
+        proven = pl.concat([proven, extended], how="diagonal")
+        events = _events_from_lines(proven, schema)
+    events, unproven = _check_values(events)
 
     fallback_offsets = sorted([*rest["offset"].to_list(), *unproven, *too_long])
     fallback = [
@@ -162,13 +184,13 @@ def _absent_byte(data: bytes) -> str | None:
     return None
 
 
-def _classify_slowly(batch: LineBatch) -> BatchResult:
+def _classify_slowly(batch: LineBatch, schema: dict[str, pl.DataType]) -> BatchResult:
     lines = batch.data.split(b"\n")[:-1]
     fallback = [
         (batch.first_number + offset, parse_line(line))
         for offset, line in enumerate(lines)
     ]
-    return BatchResult(empty_events(), 0, fallback)
+    return BatchResult(empty_events(schema), 0, fallback)
 
 
 def _parse_offset(lines: pl.Series, offset: int) -> ParseResult:
@@ -210,30 +232,64 @@ def _prove_other(rest: pl.DataFrame) -> tuple[int, pl.DataFrame]:
     return other, marked.filter(~pl.col("is_other")).drop("is_other")
 
 
-def _events_from_lines(proven: pl.DataFrame) -> pl.DataFrame:
+def _events_from_lines(
+    proven: pl.DataFrame, schema: dict[str, pl.DataType]
+) -> pl.DataFrame:
     """Decode proven lines with polars' JSON reader, keeping their offsets."""
     if proven.height == 0:
-        return pl.DataFrame(schema={**_JSON_SCHEMA, "offset": pl.UInt32()})
+        return pl.DataFrame(schema={**schema, "offset": pl.UInt32()})
 
     text = proven["line"].str.strip_chars_end("\r").str.join("\n").item()
     decoded = pl.read_ndjson(
-        io.BytesIO(text.encode("utf-8")), schema=_string_numbers_schema()
+        io.BytesIO(text.encode("utf-8")), schema=_string_numbers(schema)
     )
-    return decoded.with_columns(
-        offset=proven["offset"],
-        duration_ms=pl.col("duration_ms").cast(pl.Float64()),
-        ack_ms=pl.col("ack_ms").cast(pl.Float64()),
-    )
+    return decoded.with_columns(_numbers(schema), offset=proven["offset"])
 
 
-def _string_numbers_schema() -> dict[str, pl.DataType]:
+def _events_from_batch(
+    batch: LineBatch, plain: pl.Series, schema: dict[str, pl.DataType]
+) -> pl.DataFrame | None:
+    """Decode a batch whose every line is a proven timing line, in one read.
+
+    This skips joining the proven lines into new text. It returns None when
+    the batch starts with a byte order mark or polars' row count differs
+    from the line count, so that rows could not be matched to lines.
+    """
+    if batch.data.startswith(_BOM):
+        return None
+
+    try:
+        decoded = pl.read_ndjson(io.BytesIO(batch.data), schema=_string_numbers(schema))
+    except pl.exceptions.PolarsError:
+        return None
+    if decoded.height != batch.line_count:
+        return None
+
+    offsets = pl.int_range(decoded.height, dtype=pl.UInt32())
+    return decoded.with_columns(_numbers(schema), offset=offsets).filter(plain)
+
+
+def _decoded_schema(columns: Collection[str] | None) -> dict[str, pl.DataType]:
+    if columns is None:
+        return dict(_JSON_SCHEMA)
+    return {
+        name: dtype
+        for name, dtype in _JSON_SCHEMA.items()
+        if name in columns or name == "timestamp"
+    }
+
+
+def _string_numbers(schema: dict[str, pl.DataType]) -> dict[str, pl.DataType]:
     # Numbers are read as their text and converted by polars' own parser,
     # which rounds correctly like orjson, whatever the JSON reader does.
     return {
-        **_JSON_SCHEMA,
-        "duration_ms": pl.String(),
-        "ack_ms": pl.String(),
+        name: pl.String() if name in _FLOAT_KEYS else dtype
+        for name, dtype in schema.items()
     }
+
+
+def _numbers(schema: dict[str, pl.DataType]) -> list[pl.Expr]:
+    return [pl.col(name).cast(pl.Float64()) for name in _FLOAT_KEYS if name in schema]
 
 
 def _check_values(events: pl.DataFrame) -> tuple[pl.DataFrame, list[int]]:
@@ -270,8 +326,8 @@ def _to_event_columns(events: pl.DataFrame) -> pl.DataFrame:
     ).drop("timestamp_us")
 
 
-def empty_events() -> pl.DataFrame:
-    """Return a batch's event frame with no rows."""
-    schema = {**_JSON_SCHEMA, "line_number": pl.Int64()}
+def empty_events(schema: dict[str, pl.DataType] | None = None) -> pl.DataFrame:
+    """Return a batch's event frame with no rows, of all or some columns."""
+    schema = {**(schema or _JSON_SCHEMA), "line_number": pl.Int64()}
     schema["timestamp"] = pl.Datetime("us", "UTC")
     return pl.DataFrame(schema=schema)

@@ -20,10 +20,10 @@ from typing import Any
 
 import polars as pl
 
-from aggregator.cache import CachedFile, EventCache, FileIdentity
+from aggregator.cache import EventCache, FileIdentity
 from aggregator.errors import UnreadableInputError
-from aggregator.event_columns import EVENT_SCHEMA
-from aggregator.fast_reader import classify_batch, empty_events
+from aggregator.event_columns import EVENT_SCHEMA, ID_HASH_COLUMNS
+from aggregator.fast_reader import BatchResult, classify_batch, empty_events
 from aggregator.files import LineSource, RawLine, find_log_files
 from aggregator.line_batches import LineBatch, iter_line_batches
 from aggregator.lines import (
@@ -34,6 +34,8 @@ from aggregator.lines import (
     TimingEvent,
     parse_line,
 )
+from aggregator.projection import ALL_COLUMNS, Projection
+from aggregator.read_ahead import classify_ahead
 
 __all__ = [
     "EVENT_SCHEMA",
@@ -130,23 +132,6 @@ class ReadStats:
 
 ProgressCallback = Callable[[int, int, Path], None]
 
-# Event keys with few distinct values, kept categorical while files are read.
-_CATEGORICAL_KEYS = (
-    "action",
-    "action_type",
-    "outcome",
-    "error_type",
-    "entrypoint",
-    "service",
-    "route",
-    "method",
-)
-
-_COMPACT_SCHEMA: dict[str, pl.DataType] = {
-    **EVENT_SCHEMA,
-    **{name: pl.Categorical() for name in _CATEGORICAL_KEYS},
-}
-
 
 class _Columns:
     """Column lists filled one event at a time."""
@@ -182,6 +167,7 @@ def read_events(
     *,
     on_file: ProgressCallback | None = None,
     cache: EventCache | None = None,
+    columns: Iterable[str] | None = None,
 ) -> tuple[pl.DataFrame, ReadStats]:
     """Read, validate and de-duplicate the timing events of files and folders.
 
@@ -190,15 +176,21 @@ def read_events(
         on_file: called after each file as `on_file(done, total, path)`.
         cache: where to keep and find the parsed events of closed files;
             None reads every file in full.
+        columns: the event columns to return; None returns every column.
+            Fewer columns take less memory and time.
 
     Returns:
-        The events, one row each, with the columns of `EVENT_SCHEMA` in
-        first-seen order; and the counts of what was read and skipped.
+        The events, one row each, in first-seen order: with None for
+        `columns`, every column of `EVENT_SCHEMA` in its types; otherwise
+        the named columns in `COMPACT_SCHEMA` types (low-cardinality keys
+        categorical). Also the counts of what was read and skipped.
 
     Raises:
         InputError: a path is missing or unreadable, or a folder contains no logs.
+        ValueError: `columns` names a column that `EVENT_SCHEMA` lacks.
     """
-    return read_files(find_log_files(paths), on_file=on_file, cache=cache)
+    files = find_log_files(paths)
+    return read_files(files, on_file=on_file, cache=cache, columns=columns)
 
 
 def read_files(
@@ -206,90 +198,80 @@ def read_files(
     *,
     on_file: ProgressCallback | None = None,
     cache: EventCache | None = None,
+    columns: Iterable[str] | None = None,
 ) -> tuple[pl.DataFrame, ReadStats]:
     """Read, validate and de-duplicate the timing events of these files.
 
     With a `cache`, a closed file is read from its entry when the entry is
     current, and stored in the cache otherwise. The result is the same.
+    `columns` is as for `read_events`.
     """
+    projection = Projection.of(columns)
     stats = ReadStats()
     frames: list[pl.DataFrame] = []
 
     for index, path in enumerate(files, start=1):
         if cache is None:
-            stats.files.append(_read_file(path, frames))
+            stats.files.append(_read_file(path, frames.append, projection))
         else:
-            stats.files.append(_read_file_cached(path, frames, cache))
+            stats.files.append(_read_file_cached(path, frames, cache, projection))
         if on_file is not None:
             on_file(index, len(files), path)
 
-    # NOTE: every event keeps all columns, so a report's peak RSS still grows
-    # by about 300 MB per million lines (1M and 2M generated lines).
-    return _drop_duplicates(_concat_events(frames), stats), stats
+    events = _drop_duplicates(_concat_events(frames, projection), stats)
+    return projection.finish(events), stats
 
 
 def read_file_events(path: Path) -> tuple[pl.DataFrame, FileStats]:
     """Read and validate one file's timing events, without de-duplication."""
     frames: list[pl.DataFrame] = []
-    stats = _read_file(path, frames)
-    return _concat_events(frames), stats
+    stats = _read_file(path, frames.append, ALL_COLUMNS)
+    return ALL_COLUMNS.finish(_concat_events(frames, ALL_COLUMNS)), stats
 
 
-def _concat_events(frames: list[pl.DataFrame]) -> pl.DataFrame:
-    """Concatenate compact and cached frames into `EVENT_SCHEMA` types.
+def _concat_events(frames: list[pl.DataFrame], projection: Projection) -> pl.DataFrame:
+    """Concatenate compact frames of the projection's columns.
 
-    `vertical_relaxed` casts a categorical column to strings where it meets
-    a cached string column, and the final select casts the rest once.
     Chunks are kept as read, because rechunking would copy every event again.
     """
-    events = pl.concat(
-        [_compact(empty_events()), *frames], how="vertical_relaxed", rechunk=False
-    )
-    return _in_schema_order(events)
-
-
-def _in_schema_order(frame: pl.DataFrame) -> pl.DataFrame:
-    return frame.select(
-        [pl.col(name).cast(dtype) for name, dtype in EVENT_SCHEMA.items()]
-    )
-
-
-def _compact(frame: pl.DataFrame) -> pl.DataFrame:
-    """Return a batch's events in schema order, low-cardinality keys categorical.
-
-    A categorical value takes 4 bytes, where a string takes a 16-byte view
-    plus its text when longer than 12 bytes. On 1M generated lines this
-    cut the peak RSS of reading from about 515 MB to 420 MB.
-    """
-    return frame.select(
-        [pl.col(name).cast(dtype) for name, dtype in _COMPACT_SCHEMA.items()]
-    )
+    empty = projection.compact(empty_events())
+    return pl.concat([empty, *frames], how="vertical", rechunk=False)
 
 
 def _read_file_cached(
-    path: Path, frames: list[pl.DataFrame], cache: EventCache
+    path: Path, frames: list[pl.DataFrame], cache: EventCache, projection: Projection
 ) -> FileStats:
     """Read one file from `cache` if its entry is current; else read and store it."""
     identity = FileIdentity.of(path)
     is_closed = identity is not None and identity.is_closed(time.time())
     if identity is None or not is_closed:
-        return _read_file(path, frames)
+        return _read_file(path, frames.append, projection)
 
-    cached = cache.load(identity)
+    cached = cache.load(identity, projection.stored)
     if cached is not None:
         stats = _stats_from_counts(path, cached.counts)
         if stats is not None and stats.events == cached.events.height:
             frames.append(cached.events)
             return stats
 
-    file_frames: list[pl.DataFrame] = []
-    stats = _read_file(path, file_frames)
-    frames.extend(file_frames)
+    # Entries hold every column, so that any later projection can use them.
+    writer = cache.writer(identity)
+
+    def keep(events: pl.DataFrame) -> None:
+        writer.add(events)
+        frames.append(projection.compact(events))
+
+    try:
+        stats = _read_file(path, keep, ALL_COLUMNS)
+    except BaseException:
+        writer.discard()
+        raise
 
     is_unchanged = FileIdentity.of(path) == identity
     if is_unchanged and stats.error is None and not stats.is_cut_off:
-        events = _concat_events(file_frames)
-        cache.store(identity, CachedFile(events, _counts_of(stats)))
+        writer.commit(_counts_of(stats))
+    else:
+        writer.discard()
     return stats
 
 
@@ -325,14 +307,26 @@ def _stats_from_counts(path: Path, counts: dict[str, Any]) -> FileStats | None:
         return None
 
 
-def _read_file(path: Path, frames: list[pl.DataFrame]) -> FileStats:
+def _read_file(
+    path: Path,
+    keep: Callable[[pl.DataFrame], None],
+    projection: Projection,
+) -> FileStats:
+    """Read one file, handing each batch's events to `keep` in file order."""
     stats = FileStats(path)
     source = LineSource(path)
+
+    def classify(batch: LineBatch) -> BatchResult:
+        result = classify_batch(batch, projection.decoded)
+        result.events = projection.compact(result.events, line_numbers=True)
+        return result
+
+    items = iter_line_batches(source.chunks())
     try:
-        for item in iter_line_batches(source.chunks()):
+        for item, batch in classify_ahead(items, classify):
             if isinstance(item, RawLine) and not item.is_complete:
                 stats.is_cut_off = True
-            frames.append(_compact(_read_item(item, stats)))
+            keep(_read_item(item, batch, stats, projection))
     except OSError as error:
         msg = (
             f"input {str(path)!r} could not be read: {error.strerror or error}; "
@@ -345,26 +339,36 @@ def _read_file(path: Path, frames: list[pl.DataFrame]) -> FileStats:
     return stats
 
 
-def _read_item(item: LineBatch | RawLine, stats: FileStats) -> pl.DataFrame:
-    """Classify one batch, or one line read alone; return its events in order."""
+def _read_item(
+    item: LineBatch | RawLine,
+    batch: BatchResult | None,
+    stats: FileStats,
+    projection: Projection,
+) -> pl.DataFrame:
+    """Count one classified batch, or parse one line read alone.
+
+    Returns the item's events in line order, compacted by `projection`.
+    """
     columns = _Columns()
     if isinstance(item, RawLine):
         stats.lines += 1
         result = parse_line(item.data, is_complete=item.is_complete)
         _classify(result, item.number, stats, columns)
-        return columns.to_frame()
+        return projection.compact(columns.to_frame())
 
+    assert batch is not None, "a line batch comes with its classification"
     stats.lines += item.line_count
-    batch = classify_batch(item)
     stats.events += batch.events.height
     stats.other += batch.other
     for line_number, result in batch.fallback:
         _classify(result, line_number, stats, columns)
 
     if not columns.line_numbers:
-        return batch.events
-    merged = pl.concat([batch.events, columns.to_frame()], how="diagonal_relaxed")
-    return merged.sort("line_number")
+        return batch.events.drop("line_number")
+
+    fallback = projection.compact(columns.to_frame(), line_numbers=True)
+    merged = pl.concat([batch.events, fallback], how="vertical")
+    return merged.sort("line_number").drop("line_number")
 
 
 def _classify(
@@ -382,9 +386,13 @@ def _classify(
 
 
 def _drop_duplicates(events: pl.DataFrame, stats: ReadStats) -> pl.DataFrame:
-    """Keep the first event of each `event_id`; count the rest."""
+    """Keep the first event of each `event_id`; count the rest.
+
+    Events are the same when both id hashes are equal. Among those, the ones
+    that differ in another column read are counted as conflicting.
+    """
     # A mask rather than `unique`: without duplicates, no column is copied.
-    is_first = _first_of_each_id(events["event_id"])
+    is_first = _first_of_each_id(events)
     stats.duplicates = events.height - int(is_first.sum())
     if stats.duplicates == 0:
         return events
@@ -392,7 +400,7 @@ def _drop_duplicates(events: pl.DataFrame, stats: ReadStats) -> pl.DataFrame:
 
     variants = (
         events.unique(maintain_order=False)
-        .group_by("event_id")
+        .group_by(ID_HASH_COLUMNS)
         .len()
         .filter(pl.col("len") > 1)
     )
@@ -400,14 +408,15 @@ def _drop_duplicates(events: pl.DataFrame, stats: ReadStats) -> pl.DataFrame:
     return unique
 
 
-def _first_of_each_id(event_ids: pl.Series) -> pl.Series:
-    """Mark the first row of each event id, exactly, comparing hashes first.
+def _first_of_each_id(events: pl.DataFrame) -> pl.Series:
+    """Mark the first row of each event id, comparing the first hash first.
 
-    Hashes compare much faster than 32-character strings. Rows whose hash was
-    seen before (repeated ids, or a hash collision) are decided again by
-    comparing the strings among all rows that share one of those hashes.
+    Rows whose first hash was seen before (repeated ids, or a collision of
+    that hash) are decided again by both hashes together. Two different ids
+    share both 64-bit hashes with a chance near n^2 / 2^129: below 1e-22
+    for 100 million events.
     """
-    hashes = event_ids.hash()
+    hashes = events[ID_HASH_COLUMNS[0]]
     # Counting distinct hashes is about twice as fast as marking first ones.
     if hashes.n_unique() == hashes.len():
         return pl.repeat(True, hashes.len(), dtype=pl.Boolean, eager=True)
@@ -417,6 +426,7 @@ def _first_of_each_id(event_ids: pl.Series) -> pl.Series:
         return is_first
 
     repeated_hashes = hashes.filter(~is_first).unique()
-    suspects = hashes.is_in(repeated_hashes).arg_true()
-    exact = event_ids.gather(suspects).is_first_distinct()
+    suspects = hashes.is_in(repeated_hashes.implode()).arg_true()
+    both = events.select(ID_HASH_COLUMNS).select(pl.struct(ID_HASH_COLUMNS))
+    exact = both.to_series().gather(suspects).is_first_distinct()
     return is_first.scatter(suspects, exact)

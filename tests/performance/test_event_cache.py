@@ -14,8 +14,8 @@ import pytest
 from click.testing import CliRunner
 from polars.testing import assert_frame_equal
 
-from aggregator.cache import EventCache
-from aggregator.event_columns import EVENT_SCHEMA
+from aggregator.cache import EventCache, FileIdentity
+from aggregator.event_columns import EVENT_SCHEMA, STORED_SCHEMA
 from aggregator.loading import read_files
 from cli.main import main
 from cli.notes import read_notes
@@ -74,7 +74,7 @@ def logs(tmp_path: Path) -> list[Path]:
 
 @pytest.fixture
 def cache(tmp_path: Path) -> EventCache:
-    return EventCache(tmp_path / "cache" / "datadrop-slo", EVENT_SCHEMA)
+    return EventCache(tmp_path / "cache" / "datadrop-slo", STORED_SCHEMA)
 
 
 def _entries(cache: EventCache) -> list[Path]:
@@ -173,7 +173,7 @@ class TestEventCache:
         """A cache that cannot be written leaves the read whole and records why."""
         blocker = tmp_path / "blocker"
         blocker.write_bytes(b"")
-        cache = EventCache(blocker / "datadrop-slo", EVENT_SCHEMA)
+        cache = EventCache(blocker / "datadrop-slo", STORED_SCHEMA)
 
         events, _ = read_files(logs, cache=cache)
 
@@ -221,3 +221,91 @@ class TestReportCacheOption:
 
         assert result.exit_code == 0, result.output
         assert not (tmp_path / "xdg").exists()
+
+
+REPORT_COLUMNS = ("timestamp", "action", "duration_ms", "outcome", "tenant")
+
+
+class TestProjection:
+    def test_projected_read_equals_full_read(
+        self, logs: list[Path], cache: EventCache
+    ) -> None:
+        """Named columns hold the full read's values, cold, cached and warm."""
+        full, full_stats = read_files(logs)
+        expected = full.select(REPORT_COLUMNS)
+
+        cold, cold_stats = read_files(logs, columns=REPORT_COLUMNS)
+        first, _ = read_files(logs, cache=cache, columns=REPORT_COLUMNS)
+        warm, warm_stats = read_files(logs, cache=cache, columns=REPORT_COLUMNS)
+
+        for events in (cold, first, warm):
+            assert events.columns == list(REPORT_COLUMNS)
+            assert events.schema["action"] == pl.Categorical()
+            as_text = events.with_columns(pl.col("action", "outcome").cast(pl.String))
+            assert_frame_equal(as_text, expected)
+        assert read_notes(cold_stats) == read_notes(full_stats)
+        assert read_notes(warm_stats) == read_notes(full_stats)
+        assert warm_stats.duplicates == full_stats.duplicates == 47
+
+    def test_unknown_column_named(self, logs: list[Path]) -> None:
+        """A column the events do not have is refused, with its name."""
+        with pytest.raises(ValueError, match="'latency'"):
+            read_files(logs, columns=("action", "latency"))
+
+    def test_conflicting_duplicates_counted_when_projected(
+        self, tmp_path: Path
+    ) -> None:
+        """A repeated id with other values counts as conflicting in any projection."""
+        path = tmp_path / "repeated.jsonl"
+        lines = [_timing_line(1), _timing_line(1), _timing_line(1, duration_ms=9.5)]
+        path.write_bytes(b"\n".join(lines) + b"\n")
+
+        events, stats = read_files([path], columns=("duration_ms",))
+
+        assert events["duration_ms"].to_list() == [1 / 7]
+        assert (stats.duplicates, stats.conflicting_duplicates) == (2, 1)
+
+
+class TestEntryParts:
+    @pytest.fixture(autouse=True)
+    def small_parts(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Write a part file every 40 events, so entries take several parts."""
+        monkeypatch.setattr("aggregator.cache.PART_ROWS", 40)
+
+    def test_entry_from_parts_equals_cold(
+        self, logs: list[Path], cache: EventCache
+    ) -> None:
+        """An entry built from parts serves the cold read's events, in order."""
+        cold_events, _ = read_files(logs)
+
+        read_files(logs, cache=cache)
+        warm_events, _ = read_files(logs, cache=cache)
+
+        assert len(_entries(cache)) == 2
+        assert sum(pl.read_parquet(entry).height for entry in _entries(cache)) == 394
+        assert_frame_equal(warm_events, cold_events)
+        assert not list(cache.folder.glob(".part-*"))
+        for entry in _entries(cache):
+            assert stat.S_IMODE(entry.stat().st_mode) == 0o600
+
+    def test_parts_removed_when_file_changes(
+        self, tmp_path: Path, cache: EventCache
+    ) -> None:
+        """A file that is still written to leaves neither an entry nor parts."""
+        path = _write_closed(tmp_path / "live.jsonl", _log_lines(0, 200))
+        original = FileIdentity.of(path)
+        calls: list[Path] = []
+
+        def identity_of(target: Path) -> FileIdentity | None:
+            # The first call sees the file as it was, the check after reading
+            # sees it changed.
+            calls.append(target)
+            return original if len(calls) == 1 else FileIdentity(0, 0, 0, 0)
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(FileIdentity, "of", staticmethod(identity_of))
+            events, _ = read_files([path], cache=cache)
+
+        assert events.height == 197
+        assert _entries(cache) == []
+        assert not list(cache.folder.glob(".part-*"))
