@@ -5,28 +5,32 @@
 Each peer computes p50/p95/p99 and the failure rate by action over the same
 generated file, in its own process, so peak RSS is per peer. Ours includes
 validation of every line and de-duplication; DuckDB runs the plain query.
-`cached` is ours repeated over the same closed file, its parsed events read
-from a cache entry written once before the first round.
+`ours` runs `datadrop-slo report --no-cache`; `first` runs `datadrop-slo
+report` with an empty cache, which it fills, as a user's first run does;
+`cached` runs it again over the same closed file, its parsed events read from
+the cache entry that a run before the first round wrote.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import tempfile
 import time
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 from _workload import alternate, print_table, run_child, write_log
 
-QUERY_PEERS = ("ours", "cached", "duckdb", "pandas", "orjson")
+QUERY_PEERS = ("ours", "first", "cached", "duckdb", "pandas", "orjson")
 
 
 def run_peer(peer: str, paths: list[Path], cache_folder: Path | None) -> None:
     """Compute the by-action summary with one peer and print its row count."""
-    if peer in ("ours", "cached"):
-        _run_ours(paths, cache_folder if peer == "cached" else None)
+    if peer in ("ours", "cached", "first"):
+        _run_ours(paths, None if peer == "ours" else cache_folder)
     elif peer == "duckdb":
         import duckdb
 
@@ -53,16 +57,15 @@ def run_peer(peer: str, paths: list[Path], cache_folder: Path | None) -> None:
 
 
 def _run_ours(paths: list[Path], cache_folder: Path | None) -> None:
-    from aggregator.cache import EventCache
-    from aggregator.event_columns import EVENT_SCHEMA
-    from aggregator.loading import read_files
-    from aggregator.quantiles import QuantileMethod
-    from aggregator.summary import SummaryOptions, summarise
+    """Run `datadrop-slo report` in this process, as a user would run it."""
+    from cli.main import main
 
-    cache = None if cache_folder is None else EventCache(cache_folder, EVENT_SCHEMA)
-    events, _ = read_files(paths, cache=cache)
-    options = SummaryOptions(("action",), None, QuantileMethod.NEAREST_RANK)
-    print(summarise(events, options).height)
+    arguments = ["report", "--now", "2030-01-01T00:00:00Z"]
+    if cache_folder is None:
+        arguments.append("--no-cache")
+    else:
+        os.environ["XDG_CACHE_HOME"] = str(cache_folder)
+    main([*arguments, *map(str, paths)], standalone_mode=False)
 
 
 def _run_orjson_loop(paths: list[Path]) -> None:
@@ -92,6 +95,12 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--peers", default=",".join(QUERY_PEERS))
+    parser.add_argument(
+        "--data",
+        type=Path,
+        help="keep the generated file here and reuse it when it exists "
+        "(generating 5M lines takes minutes)",
+    )
     parser.add_argument("--peer", help=argparse.SUPPRESS)
     parser.add_argument("--file", action="append", help=argparse.SUPPRESS)
     parser.add_argument("--cache", type=Path, help=argparse.SUPPRESS)
@@ -103,26 +112,41 @@ def main() -> None:
         return
 
     with tempfile.TemporaryDirectory(prefix="datadrop-bench-") as folder:
-        path = Path(folder) / "timing.jsonl"
-        write_log(path, arguments.lines, datetime(2026, 6, 1, tzinfo=UTC))
+        path = arguments.data or Path(folder) / "timing.jsonl"
+        if not path.exists():
+            write_log(path, arguments.lines, datetime(2026, 6, 1, tzinfo=UTC))
         # The cache takes only files last modified over a minute ago.
         closed_s = time.time() - 3600
         os.utime(path, (closed_s, closed_s))
         size_mb = path.stat().st_size / 1e6
+        with path.open("rb") as stream:
+            lines = sum(
+                block.count(b"\n") for block in iter(lambda: stream.read(1 << 24), b"")
+            )
 
         cache = Path(folder) / "cache"
         peers = {peer: _child(peer, path, cache) for peer in arguments.peers.split(",")}
         if "cached" in peers:
             peers["cached"]()
         results = alternate(peers, arguments.rounds)
-        title = f"report over {arguments.lines:,} lines ({size_mb:,.0f} MB)"
+        title = f"report over {lines:,} lines ({size_mb:,.0f} MB)"
         print_table(title, results, "duckdb", "s")
 
 
 def _child(peer: str, path: Path, cache: Path):  # type: ignore[no-untyped-def]
     script = str(Path(__file__).resolve())
+    if peer == "first":
+        # A first run with the cache on, as `report` runs by default.
+        cache = cache.with_name(f"first-{uuid.uuid4().hex}")
     arguments = [script, "--peer", peer, "--file", str(path), "--cache", str(cache)]
-    return lambda: run_child(arguments)
+
+    def run() -> tuple[float, float]:
+        result = run_child(arguments)
+        if peer == "first":
+            shutil.rmtree(cache, ignore_errors=True)
+        return result
+
+    return run
 
 
 if __name__ == "__main__":
