@@ -24,7 +24,7 @@ from pathlib import Path
 
 from _workload import alternate, print_table, run_child, write_log
 
-QUERY_PEERS = ("ours", "first", "cached", "duckdb", "pandas", "orjson")
+QUERY_PEERS = ("ours", "first", "cached", "duckdb", "polars", "pandas", "orjson")
 
 
 def run_peer(peer: str, paths: list[Path], cache_folder: Path | None) -> None:
@@ -44,6 +44,8 @@ def run_peer(peer: str, paths: list[Path], cache_folder: Path | None) -> None:
             params={"files": files},
         ).fetchall()
         print(len(rows))
+    elif peer == "polars":
+        _run_polars(paths)
     elif peer == "pandas":
         import pandas as pd
 
@@ -66,6 +68,34 @@ def _run_ours(paths: list[Path], cache_folder: Path | None) -> None:
     else:
         os.environ["XDG_CACHE_HOME"] = str(cache_folder)
     main([*arguments, *map(str, paths)], standalone_mode=False)
+
+
+def _run_polars(paths: list[Path]) -> None:
+    """Run the query with polars' own reader as plainly used: no validation."""
+    import polars as pl
+
+    schema = {
+        "event": pl.String(),
+        "action": pl.String(),
+        "duration_ms": pl.Float64(),
+        "outcome": pl.String(),
+    }
+    durations = pl.col("duration_ms")
+    rows = (
+        pl.scan_ndjson(paths, schema=schema)
+        .filter(pl.col("event") == "timing")
+        .group_by("action")
+        .agg(
+            pl.len(),
+            (pl.col("outcome") == "failure").mean(),
+            *[
+                durations.quantile(q, interpolation="equiprobable").alias(f"p{q}")
+                for q in (0.5, 0.95, 0.99)
+            ],
+        )
+        .collect()
+    )
+    print(rows.height)
 
 
 def _run_orjson_loop(paths: list[Path]) -> None:
