@@ -24,6 +24,7 @@ import json
 import os
 import stat
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +50,9 @@ _COMPRESSION: Final = "lz4"
 
 # Events per part file while an entry is built: about 100 MB of events.
 PART_ROWS = 1_000_000
+
+# Temporary files older than this are left by a killed run and removed.
+STALE_TEMPORARY_S = 3600.0
 
 # Errors that make an entry unusable: missing, unreadable, not Parquet, or
 # Parquet without the expected columns.
@@ -117,6 +121,7 @@ class EventCache:
     folder: Path
     schema: dict[str, pl.DataType]
     error: str | None = field(default=None)
+    _is_swept: bool = field(default=False, repr=False)
 
     @classmethod
     def default_folder(cls) -> Path:
@@ -167,10 +172,16 @@ class EventCache:
             self.error = f"{self.folder}: {reason}"
 
     def _prepare_folder(self) -> None:
-        """Create the folder with mode 0700, or tighten an existing one to it."""
+        """Create the folder with mode 0700, or tighten an existing one to it.
+
+        The first call also removes temporary files that a killed run left.
+        """
         self.folder.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
         if stat.S_IMODE(self.folder.stat().st_mode) != FOLDER_MODE:
             os.chmod(self.folder, FOLDER_MODE)
+        if not self._is_swept:
+            self._is_swept = True
+            _remove_stale_temporaries(self.folder)
 
     # NOTE: entries of deleted log files are never removed; clear the
     # folder by hand if it grows too large.
@@ -179,6 +190,23 @@ class EventCache:
         self._prepare_folder()
         handle, name = tempfile.mkstemp(dir=self.folder, prefix=prefix)
         return handle, Path(name)
+
+
+def _remove_stale_temporaries(folder: Path) -> None:
+    """Remove part and entry files older than `STALE_TEMPORARY_S`.
+
+    A run that is killed while it builds an entry leaves them behind. Files
+    of a run still going are younger, because parts are written as a file is
+    read.
+    """
+    oldest_s = time.time() - STALE_TEMPORARY_S
+    for pattern in (".part-*", ".entry-*"):
+        for path in folder.glob(pattern):
+            try:
+                if path.stat().st_mtime < oldest_s:
+                    path.unlink()
+            except OSError:
+                continue
 
 
 class EntryWriter:

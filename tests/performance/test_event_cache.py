@@ -309,3 +309,20 @@ class TestEntryParts:
         assert events.height == 197
         assert _entries(cache) == []
         assert not list(cache.folder.glob(".part-*"))
+
+    def test_stale_temporaries_removed(
+        self, logs: list[Path], cache: EventCache
+    ) -> None:
+        """Parts a killed run left an hour ago go; a running build's stay."""
+        cache.folder.mkdir(parents=True)
+        stale = [cache.folder / ".part-killed", cache.folder / ".entry-killed"]
+        for path in stale:
+            path.write_bytes(b"PAR1")
+            _age(path)
+        fresh = cache.folder / ".part-running"
+        fresh.write_bytes(b"PAR1")
+
+        read_files(logs, cache=cache)
+
+        assert [path.exists() for path in stale] == [False, False]
+        assert fresh.exists()
