@@ -6,6 +6,7 @@ Rendering never raises. Values orjson cannot encode are converted:
 - `set` and `frozenset` become sorted lists;
 - `bytes` become lowercase hex strings;
 - an exception becomes `{"type": ..., "message": ...}`;
+- an integer outside the 64-bit range orjson encodes becomes a string;
 - a key that is not a string becomes its `str()`;
 - a string with a lone surrogate gets U+FFFD in its place;
 - any other object becomes its `repr()`, or `"<unrenderable TYPE>"` when that
@@ -13,6 +14,8 @@ Rendering never raises. Values orjson cannot encode are converted:
 
 A line longer than `MAX_LINE_BYTES` has its longest strings cut, each ending
 with `TRUNCATION_MARK`, so that concurrent writers can append whole lines.
+When that is not enough, the line keeps only its essential keys, cut the same
+way, and `render_error: true`. Every line is at most `MAX_LINE_BYTES`.
 """
 
 from __future__ import annotations
@@ -39,6 +42,10 @@ _MAX_DEPTH = 32
 
 _STRING_LIMITS = (4096, 1024, 256, 64)
 
+# The integers orjson encodes: signed and unsigned 64-bit.
+_MIN_INT = -(2**63)
+_MAX_INT = 2**64 - 1
+
 # Keys kept when a line is still too long after its strings were cut.
 _ESSENTIAL_KEYS = (
     "timestamp",
@@ -59,7 +66,7 @@ _ESSENTIAL_KEYS = (
 
 
 def render_line(event: dict[str, Any]) -> bytes:
-    """Return `event` as JSON bytes without a trailing newline."""
+    """Return `event` as JSON of at most `MAX_LINE_BYTES`, without a newline."""
     try:
         line = orjson.dumps(event, default=_encode_default, option=_OPTIONS)
     except (TypeError, orjson.JSONEncodeError):
@@ -81,13 +88,43 @@ def _render_sanitised(event: dict[str, Any]) -> bytes:
 
 
 def _render_essentials(event: dict[str, Any]) -> bytes:
+    """Render the essential keys of `event`, cut to fit. Never raises."""
     essentials: dict[str, Any] = {}
     for key in _ESSENTIAL_KEYS:
         if key in event:
-            essentials[key] = _sanitise(event[key], _MAX_DEPTH - 1)
-
+            essentials[key] = _sanitise_or_placeholder(event[key], _MAX_DEPTH - 1)
     essentials["render_error"] = True
-    return orjson.dumps(essentials, default=_placeholder, option=_OPTIONS)
+
+    try:
+        line = orjson.dumps(essentials, default=_placeholder, option=_OPTIONS)
+        if len(line) <= MAX_LINE_BYTES:
+            return line
+        cut_line = _cut_until_it_fits(essentials)
+        if cut_line is not None:
+            return cut_line
+    except (TypeError, orjson.JSONEncodeError):
+        pass
+
+    # Only values with many items, or values orjson rejects, get here. Each
+    # value becomes a short scalar, so the line is a few KiB at most.
+    flat = {key: _short_scalar(value) for key, value in essentials.items()}
+    return orjson.dumps(flat, option=_OPTIONS)
+
+
+def _short_scalar(value: Any) -> Any:
+    """Return `value` as a JSON scalar, with text cut to the smallest limit."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+
+    if isinstance(value, str):
+        return _cut_text(value, _STRING_LIMITS[-1])
+
+    try:
+        text = orjson.dumps(value, default=_placeholder, option=_OPTIONS).decode()
+    except (TypeError, orjson.JSONEncodeError):
+        text = _placeholder(value)
+
+    return _cut_text(text, _STRING_LIMITS[-1])
 
 
 def _encode_default(value: object) -> Any:
@@ -141,7 +178,7 @@ def _sanitise(value: Any, depth: int) -> Any:
     if isinstance(value, (set, frozenset)):
         return [_sanitise(item, depth + 1) for item in _sorted_items(value)]
 
-    if value is None or isinstance(value, (bool, int, float, *_NATIVE_TYPES)):
+    if _is_native(value):
         return value
 
     converted = _encode_default(value)
@@ -149,6 +186,25 @@ def _sanitise(value: Any, depth: int) -> Any:
         return _clean_text(converted)
 
     return _sanitise(converted, depth + 1)
+
+
+def _is_native(value: Any) -> bool:
+    """Return whether orjson encodes `value` itself, without `default`."""
+    if isinstance(value, int):
+        return _MIN_INT <= value <= _MAX_INT
+
+    return value is None or isinstance(value, (float, *_NATIVE_TYPES))
+
+
+def _sanitise_or_placeholder(value: Any, depth: int) -> Any:
+    """Sanitise `value`, or return its placeholder when one of its methods raises.
+
+    orjson reads a dict subclass directly, but `_sanitise` calls its `items()`.
+    """
+    try:
+        return _sanitise(value, depth)
+    except Exception:  # noqa: BLE001 - the last resort must not raise
+        return _placeholder(value)
 
 
 def _key_text(key: object) -> str:
@@ -172,19 +228,32 @@ def _clean_text(text: str) -> str:
 
 
 def _shrink(event: dict[str, Any]) -> bytes:
-    """Cut long strings until the line fits, keeping the essential keys."""
-    for limit in _STRING_LIMITS:
-        cut = _cut_strings(_sanitise(event, 0), limit)
-        line = orjson.dumps(cut, default=_placeholder, option=_OPTIONS)
-        if len(line) <= MAX_LINE_BYTES:
-            return line
+    """Cut long strings until the line fits, else keep only the essential keys."""
+    try:
+        line = _cut_until_it_fits(_sanitise(event, 0))
+    except Exception:  # noqa: BLE001 - such as a dict subclass whose items() raises
+        line = None
+
+    if line is not None:
+        return line
 
     return _render_essentials(event)
 
 
+def _cut_until_it_fits(event: dict[str, Any]) -> bytes | None:
+    """Render `event` with strings cut to each limit in turn, or return None."""
+    for limit in _STRING_LIMITS:
+        cut = _cut_strings(event, limit)
+        line = orjson.dumps(cut, default=_placeholder, option=_OPTIONS)
+        if len(line) <= MAX_LINE_BYTES:
+            return line
+
+    return None
+
+
 def _cut_strings(value: Any, limit: int) -> Any:
-    if isinstance(value, str) and len(value) > limit:
-        return value[:limit] + TRUNCATION_MARK
+    if isinstance(value, str):
+        return _cut_text(value, limit)
 
     if isinstance(value, dict):
         return {key: _cut_strings(item, limit) for key, item in value.items()}
@@ -193,3 +262,10 @@ def _cut_strings(value: Any, limit: int) -> Any:
         return [_cut_strings(item, limit) for item in value]
 
     return value
+
+
+def _cut_text(text: str, limit: int) -> str:
+    if len(text) > limit:
+        return text[:limit] + TRUNCATION_MARK
+
+    return text

@@ -118,6 +118,7 @@ _AWKWARD_VALUES = {
     "last_error": ValueError("quota exceeded"),
     "cfg": _FailingRepr(),
     "label": "lone \ud83d surrogate",
+    "shard_mask": 2**70,
 }
 
 _EXPECTED_RENDERING = {
@@ -129,6 +130,7 @@ _EXPECTED_RENDERING = {
     "last_error": {"type": "ValueError", "message": "quota exceeded"},
     "cfg": "<unrenderable _FailingRepr>",
     "label": "lone \ufffd surrogate",
+    "shard_mask": "1180591620717411303424",
 }
 
 
