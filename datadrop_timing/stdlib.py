@@ -109,7 +109,8 @@ class JsonLineFormatter(JsonFormatter):
         extras: dict[str, Any] = dict(message_dict)
         merge_record_extra(record, extras, reserved=_RECORD_ATTRS)
 
-        log_data[RECORD_TIMESTAMP_KEY] = format_timestamp(self._record_time(record))
+        record_time = _record_time(record, self.clock)
+        log_data[RECORD_TIMESTAMP_KEY] = format_timestamp(record_time)
         log_data["level"] = record.levelname.lower()
         log_data["event"] = record.message
         log_data["logger"] = record.name
@@ -133,10 +134,12 @@ class JsonLineFormatter(JsonFormatter):
         )
         return render_line(event).decode("utf-8")
 
-    def _record_time(self, record: logging.LogRecord) -> datetime:
-        if self.clock is SYSTEM_CLOCK:
-            return datetime.fromtimestamp(record.created, tz=UTC)
-        return self.clock.now()
+
+def _record_time(record: logging.LogRecord, clock: Clock) -> datetime:
+    """Return when `record` was created, or `clock.now()` for any other clock."""
+    if clock is SYSTEM_CLOCK:
+        return datetime.fromtimestamp(record.created, tz=UTC)
+    return clock.now()
 
 
 class LineSinkHandler(logging.Handler):
@@ -151,14 +154,28 @@ class LineSinkHandler(logging.Handler):
         try:
             line = self.format(record)
         except Exception:  # noqa: BLE001 - never print "--- Logging error ---"
-            line = _fallback_line(record)
+            line = _fallback_line(record, self.formatter)
 
         self.sink.write_line(line.encode("utf-8"))
 
 
-def _fallback_line(record: logging.LogRecord) -> str:
+def _fallback_line(
+    record: logging.LogRecord, formatter: logging.Formatter | None
+) -> str:
     """Build a minimal line for a record the formatter could not handle."""
+    if isinstance(formatter, JsonLineFormatter):
+        clock = formatter.clock
+    else:
+        clock = SYSTEM_CLOCK
+
+    try:
+        record_time = _record_time(record, clock)
+    except (TypeError, ValueError, OverflowError, OSError):
+        # A record whose `created` was replaced by a value that is not a time.
+        record_time = SYSTEM_CLOCK.now()
+
     fallback = {
+        "timestamp": format_timestamp(record_time),
         "level": "error",
         "event": "unformattable log record",
         "logger": str(record.name),

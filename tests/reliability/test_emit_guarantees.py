@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import operator
 import os
+import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,14 +15,16 @@ from typing import NoReturn
 
 import pytest
 import structlog
-from helpers import EmittedLog
+from helpers import CLOCK_START, EmittedLog
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_properties import _VALUES as FIELD_VALUES
 
 from datadrop_timing import configure, flush, timed
 from datadrop_timing.render import MAX_LINE_BYTES, TRUNCATION_MARK, render_line
-from datadrop_timing.stdlib import LineSinkHandler
+from datadrop_timing.schema import format_timestamp
+from datadrop_timing.sink import LineSink
+from datadrop_timing.stdlib import JsonLineFormatter, LineSinkHandler
 
 FULL_DEVICE = Path("/dev/full")
 
@@ -108,6 +112,62 @@ def test_unformattable_record_gives_a_fallback_line(
     assert [line["event"] for line in lines] == ["unformattable log record"] * 2
     assert all(line["logger"] == "app" for line in lines)
     assert "Logging error" not in capfd.readouterr().err
+
+
+def test_fallback_line_has_the_formatter_timestamp(emitted: EmittedLog) -> None:
+    """The fallback line is stamped like every other line of the handler."""
+    root_handlers = logging.getLogger().handlers
+    (handler,) = [item for item in root_handlers if isinstance(item, LineSinkHandler)]
+    for message, args in (("%d items", ("many",)), ("%d items", (3,))):
+        record = logging.LogRecord(
+            "app", logging.INFO, __file__, 1, message, args, None
+        )
+        handler.handle(record)
+
+    fallback, formatted = emitted.lines()
+    assert fallback["event"] == "unformattable log record"
+    assert formatted["event"] == "3 items"
+    assert fallback["timestamp"] == format_timestamp(emitted.clock.now())
+    assert fallback["timestamp"] == formatted["timestamp"]
+
+
+@pytest.mark.parametrize(
+    ("created", "expected_timestamp"),
+    [
+        (CLOCK_START.timestamp(), "2026-12-01T07:00:00.000000Z"),
+        (1_780_000_000.25, "2026-05-28T20:26:40.250000Z"),
+    ],
+)
+def test_fallback_line_has_the_record_time(
+    created: float, expected_timestamp: str
+) -> None:
+    """With the system clock, the fallback line carries the record's own time."""
+    stream = io.BytesIO()
+    handler = LineSinkHandler(LineSink(stream))
+    handler.setFormatter(JsonLineFormatter())
+    record = logging.LogRecord("app", logging.INFO, __file__, 1, "%d", ("x",), None)
+    record.created = created
+
+    handler.handle(record)
+
+    line = json.loads(stream.getvalue())
+    assert line["event"] == "unformattable log record"
+    assert line["timestamp"] == expected_timestamp
+
+
+def test_fallback_line_with_a_broken_record_time() -> None:
+    """A record whose `created` is not a time still gives a stamped line."""
+    stream = io.BytesIO()
+    handler = LineSinkHandler(LineSink(stream))
+    handler.setFormatter(JsonLineFormatter())
+    record = logging.LogRecord("app", logging.INFO, __file__, 1, "%d", ("x",), None)
+    record.created = float("nan")
+
+    handler.handle(record)
+
+    line = json.loads(stream.getvalue())
+    assert line["event"] == "unformattable log record"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", line["timestamp"])
 
 
 @pytest.fixture
