@@ -14,7 +14,6 @@ import contextlib
 import fcntl
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from aggregator.atomic_files import replace_file
 from aggregator.conditions import Condition
 from aggregator.errors import AggregatorError
 from aggregator.notifications import (
@@ -198,29 +198,9 @@ def _state_to_data(state: AlertState) -> dict[str, Any]:
 
 def save_state(path: Path, state: AlertState) -> None:
     """Write the state atomically (temporary file, fsync, rename), mode 0600."""
-    write_atomically(path, json.dumps(_state_to_data(state), indent=2) + "\n")
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Replace `path` with `text` so that readers see the old or the new file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(handle, STATE_MODE)
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    text = json.dumps(_state_to_data(state), indent=2) + "\n"
+    replace_file(path, text.encode("utf-8"), STATE_MODE)
 
 
 @contextlib.contextmanager

@@ -10,7 +10,6 @@ covers are flushed and fsynced, so a crash can repeat lines but never lose them.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -18,6 +17,10 @@ from typing import Any
 
 import orjson
 
+from aggregator.atomic_files import replace_file
+
+# `sync_folder` stays importable from here for `aggregator.output_folder`.
+from aggregator.atomic_files import sync_folder as sync_folder
 from aggregator.errors import StateFileError
 
 STATE_VERSION = 1
@@ -140,7 +143,7 @@ class ShipState:
             return False
 
         try:
-            _replace_file(self.path, data)
+            replace_file(self.path, data, STATE_FILE_MODE)
         except OSError as error:
             msg = f"cannot write state file {str(self.path)!r}: {error}"
             raise StateFileError(msg) from error
@@ -185,33 +188,3 @@ def _checkpoint(item: Any) -> Checkpoint:
         msg = f"checkpoint offset {checkpoint.offset!r} is not a byte count"
         raise ValueError(msg)
     return checkpoint
-
-
-def _replace_file(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, STATE_FILE_MODE)
-    try:
-        os.fchmod(fd, STATE_FILE_MODE)
-        _write_all(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-    os.replace(temporary, path)
-    sync_folder(path.parent)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
-
-
-def sync_folder(folder: Path) -> None:
-    """Fsync a folder, so that a file created or renamed in it survives a crash."""
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
