@@ -34,6 +34,19 @@ OK = "ok"
 BREACHED = "breached"
 FEW_EVENTS = "few events"
 
+# The event columns the page reads; a report reads only these for it.
+DASHBOARD_COLUMNS = (
+    "timestamp",
+    "action",
+    "action_type",
+    "duration_ms",
+    "outcome",
+    "error_type",
+    "tenant",
+    "route",
+    "ack_ms",
+)
+
 
 @dataclass(frozen=True, slots=True)
 class DashboardOptions:

@@ -91,3 +91,12 @@ class Projection:
 
 
 ALL_COLUMNS = Projection(None, tuple(EVENT_SCHEMA))
+
+
+def with_text_keys(events: pl.DataFrame) -> pl.DataFrame:
+    """Cast categorical columns to strings, for code that joins on text keys."""
+    return events.with_columns(
+        pl.col(name).cast(pl.String())
+        for name, dtype in events.schema.items()
+        if dtype == pl.Categorical()
+    )

@@ -15,9 +15,11 @@ from click.core import ParameterSource
 
 from aggregator.cache import EventCache
 from aggregator.config_file import report_config
+from aggregator.dashboard_data import DASHBOARD_COLUMNS
 from aggregator.errors import InputError, NoEventsError
 from aggregator.event_columns import STORED_SCHEMA
 from aggregator.loading import ProgressCallback, ReadStats, read_events
+from aggregator.projection import with_text_keys
 from aggregator.quantiles import QuantileMethod
 from aggregator.slo_config import SloConfig
 from aggregator.summary import SummaryOptions, check_outcome, summarise
@@ -142,7 +144,8 @@ def report(
         raise click.UsageError(HTML_NEEDS_OUTPUT)
 
     cache = None if no_cache else EventCache(EventCache.default_folder(), STORED_SCHEMA)
-    columns = None if output_format == "html" else _report_columns(by)
+    is_page = output_format == "html"
+    columns = DASHBOARD_COLUMNS if is_page else _report_columns(by)
     events, stats = read_events(
         paths, on_file=_progress_printer(), cache=cache, columns=columns
     )
@@ -153,8 +156,8 @@ def report(
 
     events = _drop_future(events, now)
     events = _select(events, stats, time_range, options.outcome)
-    if output is not None and output_format == "html":
-        _write_dashboard(events, stats, time_range, options, output)
+    if output is not None and is_page:
+        _write_dashboard(with_text_keys(events), stats, time_range, options, output)
         return
 
     config = _objectives_config()
