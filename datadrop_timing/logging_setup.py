@@ -174,7 +174,8 @@ def configure(
             `datadrop_timing.redaction`.
 
     Returns:
-        The sink every line goes to; `sink.failures` counts failed writes.
+        The sink every line goes to; `sink.failures` counts lines that
+        could not be written.
 
     Raises:
         ConfigurationError: `entrypoint`, `level` or `exception_text` is not

@@ -58,7 +58,10 @@ class LineSink:
 
         self._background: BackgroundWriter | None = None
         if background and self._fd is not None:
-            self._background = BackgroundWriter(self._write_now, self.name)
+            # Joined lines stay within one shared write, so they never tear.
+            self._background = BackgroundWriter(
+                self._write_now, self.name, batch_bytes=SHARED_LINE_BYTES
+            )
 
     @property
     def dropped(self) -> int:
@@ -87,7 +90,8 @@ class LineSink:
             else:
                 self._write_stream(data)
         except Exception as error:  # noqa: BLE001 - logging must not break the caller
-            self._record_failure(error)
+            # A background write may hold several lines: count each one.
+            self._record_failure(error, data.count(b"\n"))
 
     def close(self) -> None:
         """Write queued lines, then close the files this sink opened.
@@ -132,9 +136,9 @@ class LineSink:
             self._stream.write(data)
             self._stream.flush()
 
-    def _record_failure(self, error: Exception) -> None:
-        self.failures += 1
-        if self.failures > 1:
+    def _record_failure(self, error: Exception, lines: int) -> None:
+        self.failures += lines
+        if self.failures > lines:
             return
 
         notice = (

@@ -70,3 +70,40 @@ class TestBackgroundWriter:
         configure(service="bench", output=tmp_path / "second.jsonl", route_stdlib=False)
 
         assert len(first.read_bytes().splitlines()) == 100
+
+
+class TestJoinedWrites:
+    def test_writes_hold_whole_lines_within_batch(self) -> None:
+        """Joined writes stay within the batch size and split into the lines."""
+        writes: list[bytes] = []
+        writer = BackgroundWriter(writes.append, "joined", batch_bytes=100)
+        lines = [b"%s\n" % (b"x" * (index % 45)) for index in range(300)]
+        lines.insert(150, b"y" * 250 + b"\n")
+        for line in lines:
+            writer.submit(line)
+        writer.close()
+
+        assert b"".join(writes) == b"".join(lines)
+        for data in writes:
+            assert data.endswith(b"\n")
+            assert len(data) <= 100 or data.count(b"\n") == 1
+        assert len(writes) < len(lines)
+
+    def test_flush_waits_for_queued_lines(self) -> None:
+        """After flush() returns True, every line submitted before it is written."""
+        writes: list[bytes] = []
+        writer = BackgroundWriter(writes.append, "flushed", batch_bytes=4096)
+        for index in range(500):
+            writer.submit(b"%d\n" % index)
+
+        assert writer.flush()
+        assert b"".join(writes).splitlines() == [b"%d" % i for i in range(500)]
+        writer.close()
+
+    def test_flush_after_close_returns_at_once(self) -> None:
+        """A closed writer has nothing queued: flush() does not wait its timeout."""
+        writer = BackgroundWriter(lambda data: None, "closed", batch_bytes=4096)
+        writer.submit(b"1\n")
+        writer.close()
+
+        assert writer.flush(timeout_s=30)
