@@ -33,7 +33,10 @@ MAX_LINE_BYTES = 64 * 1024
 
 TRUNCATION_MARK = "...[truncated]"
 
-_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
+# Dates and times pass through to `_encode_default`, which formats them as
+# OPT_UTC_Z and OPT_NAIVE_UTC would. orjson 3.13.0 formatting them itself
+# crashed the process (SIGSEGV) on a tzinfo whose utcoffset() raises.
+_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
 
 # Types orjson encodes itself: kept as they are when a line is sanitised.
 _NATIVE_TYPES = (datetime.date, datetime.time, uuid.UUID, enum.Enum)
@@ -130,6 +133,9 @@ def _short_scalar(value: Any) -> Any:
 def _encode_default(value: object) -> Any:
     """Convert a value orjson has no encoding for; never raises."""
     try:
+        if isinstance(value, (datetime.date, datetime.time)):
+            return _iso_text(value)
+
         if isinstance(value, (set, frozenset)):
             return _sorted_items(value)
 
@@ -145,6 +151,17 @@ def _encode_default(value: object) -> Any:
         return repr(value)
     except Exception:  # noqa: BLE001 - a failing __str__ or __repr__
         return _placeholder(value)
+
+
+def _iso_text(value: datetime.date | datetime.time) -> str:
+    """Format a date or time in ISO 8601, naive times as UTC, UTC as `Z`."""
+    if isinstance(value, datetime.datetime) and value.tzinfo is None:
+        value = value.replace(tzinfo=datetime.UTC)
+
+    text = value.isoformat()
+    if text.endswith("+00:00"):
+        return text[: -len("+00:00")] + "Z"
+    return text
 
 
 def _placeholder(value: object) -> str:

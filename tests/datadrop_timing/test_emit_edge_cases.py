@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import subprocess
 import sys
 from pathlib import Path
 
+import orjson
 import pytest
 import structlog
 from helpers import CLOCK_START, EmittedLog
 
 from aggregator.lines import TimingEvent, parse_line
 from datadrop_timing import ManualClock, bind_context, configure, flush, timed
+from datadrop_timing.render import render_line
 
 WEBHOOK = "https://discord.com/api/webhooks/123456/planted-webhook-secret"
 
@@ -216,3 +219,69 @@ class TestIdsInExceptionText:
         (line,) = emitted.lines()
         assert line["tenant"] == "700000000000000001"
         assert line["exception"]["message"] == "retry 3 of 12345"
+
+
+_BROKEN_TZINFO_SCRIPT = """
+import datetime, sys
+from datadrop_timing import configure, flush, timed
+
+class BrokenZone(datetime.tzinfo):
+    def utcoffset(self, moment):
+        raise RuntimeError("no offset")
+
+    def dst(self, moment):
+        return None
+
+    def tzname(self, moment):
+        return "broken"
+
+configure(service="s", output=sys.argv[1], route_stdlib=False)
+with timed("config.get") as span:
+    span.set(planned_at=datetime.datetime(2026, 1, 1, tzinfo=BrokenZone()))
+flush()
+"""
+
+
+class TestDatesAndTimes:
+    def test_broken_tzinfo_does_not_crash(self, tmp_path: Path) -> None:
+        """A tzinfo whose utcoffset() raises becomes a placeholder, not a crash."""
+        path = tmp_path / "zone.jsonl"
+
+        result = subprocess.run(
+            [sys.executable, "-c", _BROKEN_TZINFO_SCRIPT, str(path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+        assert result.returncode == 0, result.stderr
+        line = json.loads(path.read_bytes())
+        assert line["planned_at"] == "<unrenderable datetime>"
+        assert line["action"] == "config.get"
+
+    @pytest.mark.parametrize(
+        "value",
+        [
+            datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC),
+            datetime.datetime(2026, 1, 1, 1, 2, 3, 456),
+            datetime.datetime(
+                2026,
+                1,
+                1,
+                1,
+                2,
+                3,
+                1,
+                tzinfo=datetime.timezone(-datetime.timedelta(hours=3)),
+            ),
+            datetime.date(2026, 2, 3),
+            datetime.time(1, 2, 3, 7),
+        ],
+    )
+    def test_dates_render_as_orjson_did(self, value: object) -> None:
+        """Dates and times read as orjson wrote them: naive as UTC, UTC as Z."""
+        expected = orjson.dumps(
+            {"at": value}, option=orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
+        )
+
+        assert render_line({"at": value}) == expected
