@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
@@ -13,6 +12,7 @@ import click
 import polars as pl
 from click.core import ParameterSource
 
+from aggregator.atomic_files import replace_file
 from aggregator.cache import EventCache
 from aggregator.config_file import report_config
 from aggregator.dashboard_data import DASHBOARD_COLUMNS
@@ -377,12 +377,4 @@ def _replace_file(target: Path, text: str) -> None:
     an existing file keeps its mode.
     """
     mode = target.stat().st_mode & 0o777 if target.exists() else REPORT_FILE_MODE
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".report-")
-    try:
-        os.fchmod(handle, mode)
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    replace_file(target, text.encode("utf-8"), mode)
