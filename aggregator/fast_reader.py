@@ -80,6 +80,10 @@ _JSON_SCHEMA: dict[str, pl.DataType] = {**EVENT_SCHEMA, "timestamp": pl.String()
 
 _FLOAT_KEYS = ("duration_ms", "ack_ms")
 
+# A batch that polars cannot split goes to `parse_line` whole only when it
+# has at most this many lines; a larger one is halved first.
+_SLOW_BATCH_LINES = 512
+
 _US_PER_DAY = 86_400_000_000
 
 _BOM = "\ufeff".encode()
@@ -111,6 +115,11 @@ def classify_batch(
     """
     schema = _decoded_schema(columns)
     lines = _split_lines(batch)
+    if lines is None and batch.line_count > _SLOW_BATCH_LINES:
+        # One bad line (invalid UTF-8) would send every line of the batch
+        # to `parse_line`: halve the batch until the bad part is small.
+        first, second = _halves(batch)
+        return _merge(classify_batch(first, columns), classify_batch(second, columns))
     if lines is None:
         return _classify_slowly(batch, schema)
 
@@ -182,6 +191,25 @@ def _absent_byte(data: bytes) -> str | None:
         if bytes((code,)) not in data:
             return chr(code)
     return None
+
+
+def _halves(batch: LineBatch) -> tuple[LineBatch, LineBatch]:
+    """Split a batch of several lines at the newline nearest its middle."""
+    data = batch.data
+    cut = data.rfind(b"\n", 0, len(data) // 2) + 1
+    if cut == 0:
+        cut = data.find(b"\n") + 1
+    count = data.count(b"\n", 0, cut)
+    first = LineBatch(batch.first_number, data[:cut], count)
+    rest = LineBatch(batch.first_number + count, data[cut:], batch.line_count - count)
+    return first, rest
+
+
+def _merge(first: BatchResult, second: BatchResult) -> BatchResult:
+    events = pl.concat([first.events, second.events], how="vertical")
+    return BatchResult(
+        events, first.other + second.other, first.fallback + second.fallback
+    )
 
 
 def _classify_slowly(batch: LineBatch, schema: dict[str, pl.DataType]) -> BatchResult:
@@ -265,8 +293,11 @@ def _events_from_batch(
     if decoded.height != batch.line_count:
         return None
 
+    # Numbers are converted after the filter: other log lines may hold any
+    # text under those keys.
     offsets = pl.int_range(decoded.height, dtype=pl.UInt32())
-    return decoded.with_columns(_numbers(schema), offset=offsets).filter(plain)
+    proven = decoded.with_columns(offset=offsets).filter(plain)
+    return proven.with_columns(_numbers(schema))
 
 
 def _decoded_schema(columns: Collection[str] | None) -> dict[str, pl.DataType]:

@@ -242,3 +242,24 @@ def test_over_long_line_is_counted(tmp_path: Path) -> None:
     )
 
     _assert_same(path)
+
+
+@pytest.mark.parametrize("bad_at", [0, 700, 1499])
+def test_invalid_utf8_line_keeps_batch_fast(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bad_at: int
+) -> None:
+    """One invalid UTF-8 line sends a small part of its batch to `parse_line`."""
+    lines = [orjson.dumps(_writer_line(index)) for index in range(1500)]
+    lines[bad_at] = b'{"event":"timing","action":"\xff\xfe"}'
+    path = tmp_path / "bad-byte.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    parsed: list[bytes] = []
+
+    def counting_parse_line(raw: bytes, **options: bool) -> object:
+        parsed.append(raw)
+        return parse_line(raw, **options)
+
+    monkeypatch.setattr("aggregator.fast_reader.parse_line", counting_parse_line)
+
+    _assert_same(path)
+    assert len(parsed) <= 512
