@@ -20,6 +20,7 @@ ignored and rebuilt.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import stat
@@ -28,7 +29,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, BinaryIO, Final
 
 import polars as pl
 
@@ -48,6 +49,9 @@ _METADATA_KEY = "datadrop_slo_cache"
 # 0.18 s (2-core VM). Readers decode either codec.
 _COMPRESSION: Final = "lz4"
 
+# How much of each end of a file its identity hashes.
+END_BYTES = 4096
+
 # Events per part file while an entry is built: about 100 MB of events.
 PART_ROWS = 1_000_000
 
@@ -62,28 +66,46 @@ _ENTRY_ERRORS = (
     KeyError,
     TypeError,
     pl.exceptions.PolarsError,
+    # A damaged entry can make polars' Parquet reader panic. PanicException
+    # derives from BaseException, so it needs naming.
+    pl.exceptions.PanicException,
 )
+
+# Left while an entry is read: `<prefix><entry name>.<pid>`. A marker whose
+# process is gone names an entry that may have crashed its reader.
+_LOADING_PREFIX = ".loading-"
 
 
 @dataclass(frozen=True, slots=True)
 class FileIdentity:
-    """The device, inode, size and mtime that a current cache entry must match."""
+    """What a current cache entry must match: file id, size, mtime and ends.
+
+    `ends` hashes the file's first and last `END_BYTES`, because an inode
+    can be reused by a new file of equal size and mtime (archives restore
+    mtimes in whole seconds), and it would then get the old file's entry.
+    """
 
     device: int
     inode: int
     size: int
     mtime_ns: int
+    ends: str
 
     @classmethod
     def of(cls, path: Path) -> FileIdentity | None:
         """Return the identity of a regular file, or None for anything else."""
         try:
-            status = os.stat(path)
+            # Checked before opening: opening a FIFO would wait for a writer.
+            if not stat.S_ISREG(os.stat(path).st_mode):
+                return None
+            with path.open("rb") as stream:
+                status = os.fstat(stream.fileno())
+                ends = _hash_ends(stream, status.st_size)
         except OSError:
             return None
-        if not stat.S_ISREG(status.st_mode):
-            return None
-        return cls(status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns)
+        return cls(
+            status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns, ends
+        )
 
     def is_closed(self, now_s: float) -> bool:
         """Tell whether the file was last modified long enough ago to cache."""
@@ -99,7 +121,17 @@ class FileIdentity:
             "polars": pl.__version__,
             "size": self.size,
             "mtime_ns": self.mtime_ns,
+            "ends": self.ends,
         }
+
+
+def _hash_ends(stream: BinaryIO, size: int) -> str:
+    """Hash the first and the last `END_BYTES` of an open file."""
+    hasher = hashlib.blake2b(stream.read(END_BYTES), digest_size=16)
+    if size > END_BYTES:
+        stream.seek(max(END_BYTES, size - END_BYTES))
+        hasher.update(stream.read(END_BYTES))
+    return hasher.hexdigest()
 
 
 @dataclass(slots=True)
@@ -132,6 +164,9 @@ class EventCache:
             base = str(Path.home() / ".cache")
         return Path(base) / "datadrop-slo"
 
+    # NOTE: entries carry no checksum, because checking one cost about as
+    # much as reading the columns. A bit flipped on disk inside a value can
+    # change reports until the log file changes or the folder is cleared.
     def load(
         self, identity: FileIdentity, columns: Sequence[str] | None = None
     ) -> CachedFile | None:
@@ -142,6 +177,8 @@ class EventCache:
         """
         names = list(self.schema if columns is None else columns)
         entry = self.folder / identity.entry_name()
+        self._sweep_once()
+        marker = _mark_loading(entry)
         try:
             metadata = pl.read_parquet_metadata(entry)
             stored = json.loads(metadata[_METADATA_KEY])
@@ -150,6 +187,9 @@ class EventCache:
             events = pl.read_parquet(entry, columns=names)
         except _ENTRY_ERRORS:
             return None
+        finally:
+            if marker is not None:
+                marker.unlink(missing_ok=True)
 
         if dict(events.schema) != {name: self.schema.get(name) for name in names}:
             return None
@@ -177,11 +217,19 @@ class EventCache:
         The first call also removes temporary files that a killed run left.
         """
         self.folder.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
-        if stat.S_IMODE(self.folder.stat().st_mode) != FOLDER_MODE:
-            os.chmod(self.folder, FOLDER_MODE)
-        if not self._is_swept:
-            self._is_swept = True
-            _remove_stale_temporaries(self.folder)
+        mode = stat.S_IMODE(self.folder.stat().st_mode)
+        if mode & ~FOLDER_MODE:
+            # Only take rights away: a folder its owner made read-only stays so.
+            os.chmod(self.folder, mode & FOLDER_MODE)
+        self._sweep_once()
+
+    def _sweep_once(self) -> None:
+        """On first use, remove what killed or crashed runs left."""
+        if self._is_swept or not self.folder.is_dir():
+            return
+        self._is_swept = True
+        _remove_stale_temporaries(self.folder)
+        _remove_crashed_entries(self.folder)
 
     # NOTE: entries of deleted log files are never removed; clear the
     # folder by hand if it grows too large.
@@ -207,6 +255,44 @@ def _remove_stale_temporaries(folder: Path) -> None:
                     path.unlink()
             except OSError:
                 continue
+
+
+def _mark_loading(entry: Path) -> Path | None:
+    """Leave a marker naming `entry` and this process; None if it cannot."""
+    marker = entry.with_name(f"{_LOADING_PREFIX}{entry.name}.{os.getpid()}")
+    try:
+        marker.touch(mode=0o600)
+    except OSError:
+        return None
+    return marker
+
+
+def _remove_crashed_entries(folder: Path) -> None:
+    """Remove each entry whose reader died while reading it, and its marker.
+
+    A damaged entry can abort the process inside polars (a failed allocation
+    of a corrupt length), where no exception can be caught. Without this, it
+    would abort every later run until removed by hand.
+    """
+    for marker in folder.glob(f"{_LOADING_PREFIX}*"):
+        name, _, pid = marker.name.removeprefix(_LOADING_PREFIX).rpartition(".")
+        if not pid.isdigit() or _is_running(int(pid)):
+            continue
+        for path in (folder / name, marker):
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                continue
+
+
+def _is_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class EntryWriter:

@@ -398,8 +398,12 @@ def _drop_duplicates(events: pl.DataFrame, stats: ReadStats) -> pl.DataFrame:
         return events
     unique = events.filter(is_first)
 
+    # Only the rows of repeated ids are compared, so one repeat does not
+    # copy every event.
+    repeated_ids = events.filter(~is_first).select(ID_HASH_COLUMNS).unique()
+    repeated = events.join(repeated_ids, on=ID_HASH_COLUMNS, how="semi")
     variants = (
-        events.unique(maintain_order=False)
+        repeated.unique(maintain_order=False)
         .group_by(ID_HASH_COLUMNS)
         .len()
         .filter(pl.col("len") > 1)

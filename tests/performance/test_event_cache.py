@@ -300,7 +300,7 @@ class TestEntryParts:
             # The first call sees the file as it was, the check after reading
             # sees it changed.
             calls.append(target)
-            return original if len(calls) == 1 else FileIdentity(0, 0, 0, 0)
+            return original if len(calls) == 1 else FileIdentity(0, 0, 0, 0, "")
 
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(FileIdentity, "of", staticmethod(identity_of))
@@ -326,3 +326,16 @@ class TestEntryParts:
 
         assert [path.exists() for path in stale] == [False, False]
         assert fresh.exists()
+
+    def test_stale_temporaries_removed_by_cached_read(
+        self, logs: list[Path], cache: EventCache
+    ) -> None:
+        """A run that only reads entries also removes what a killed run left."""
+        read_files(logs, cache=cache)
+        stale = cache.folder / ".part-killed"
+        stale.write_bytes(b"PAR1")
+        _age(stale)
+
+        read_files(logs, cache=EventCache(cache.folder, STORED_SCHEMA))
+
+        assert not stale.exists()
