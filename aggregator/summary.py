@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from aggregator.errors import InvalidOptionError
-from aggregator.quantiles import QuantileMethod, nearest_rank_of_sorted, quantile
+from aggregator.quantiles import QuantileMethod, quantile
 
 GROUP_KEYS = (
     "action",
@@ -31,9 +31,6 @@ PERCENTILES = {"p50_ms": "0.5", "p90_ms": "0.9", "p95_ms": "0.95", "p99_ms": "0.
 METRICS = ("count", "failures", "failure_rate", *PERCENTILES, "max_ms")
 
 ACK_METRIC = "ack_p95_ms"
-
-# Names the list columns of sorted values that nearest-rank percentiles read.
-_SORTED_PREFIX = "_sorted_"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +91,6 @@ def summarise(
         .agg(_metric_exprs(options.method, has_ack=has_ack))
         # Readers may return group keys as categoricals; the summary holds text.
         .with_columns(pl.col(by).cast(pl.String()))
-        .with_columns(_percentile_exprs(options.method, has_ack=has_ack))
         .sort(["p95_ms", *by], descending=[True] + [False] * len(by), nulls_last=True)
         .select([*by, *METRICS, *([ACK_METRIC] if has_ack else [])])
     )
@@ -108,11 +104,7 @@ def _has_ack(query: pl.LazyFrame) -> bool:
 
 
 def _metric_exprs(method: QuantileMethod, *, has_ack: bool) -> list[pl.Expr]:
-    """Build the per-group aggregations.
-
-    For nearest-rank, each group's durations are sorted once into a list
-    column, and `_percentile_exprs` takes every percentile from that list.
-    """
+    """Build the per-group aggregations."""
     failures = (pl.col("outcome") == "failure").sum()
     exprs = [
         pl.len().alias("count"),
@@ -120,13 +112,6 @@ def _metric_exprs(method: QuantileMethod, *, has_ack: bool) -> list[pl.Expr]:
         (failures / pl.len()).alias("failure_rate"),
         pl.col("duration_ms").max().alias("max_ms"),
     ]
-
-    if method is QuantileMethod.NEAREST_RANK:
-        exprs.append(_sorted_values("duration_ms"))
-        if has_ack:
-            exprs.append(_sorted_values("ack_ms"))
-        return exprs
-
     exprs += [
         quantile("duration_ms", q, method).alias(name)
         for name, q in PERCENTILES.items()
@@ -134,25 +119,6 @@ def _metric_exprs(method: QuantileMethod, *, has_ack: bool) -> list[pl.Expr]:
     if has_ack:
         exprs.append(quantile("ack_ms", "0.95", method).alias(ACK_METRIC))
     return exprs
-
-
-def _percentile_exprs(method: QuantileMethod, *, has_ack: bool) -> list[pl.Expr]:
-    """Build the nearest-rank percentiles from the sorted lists, if any."""
-    if method is not QuantileMethod.NEAREST_RANK:
-        return []
-
-    exprs = [
-        nearest_rank_of_sorted(_SORTED_PREFIX + "duration_ms", q).alias(name)
-        for name, q in PERCENTILES.items()
-    ]
-    if has_ack:
-        ack = nearest_rank_of_sorted(_SORTED_PREFIX + "ack_ms", "0.95")
-        exprs.append(ack.alias(ACK_METRIC))
-    return exprs
-
-
-def _sorted_values(column: str) -> pl.Expr:
-    return pl.col(column).drop_nulls().sort().alias(_SORTED_PREFIX + column)
 
 
 def check_outcome(outcome: str | None) -> str | None:

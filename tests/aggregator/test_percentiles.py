@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import polars as pl
 import pytest
@@ -9,7 +11,13 @@ from helpers import EmittedLog, case_path
 
 from aggregator.errors import InvalidOptionError
 from aggregator.loading import read_events
-from aggregator.quantiles import QuantileMethod, nearest_rank, quantile_fraction
+from aggregator.quantiles import (
+    FLOAT_EXACT_QUANTILES,
+    QuantileMethod,
+    nearest_rank,
+    quantile,
+    quantile_fraction,
+)
 from aggregator.summary import PERCENTILES, SummaryOptions, summarise
 from datadrop_timing import flush, timed
 
@@ -65,6 +73,30 @@ class TestNearestRank:
         assert frame.select(nearest_rank("d", "0.07")).item() == 7.0
         assert frame.select(nearest_rank("d", "0.95")).item() == 95.0
         assert frame.select(nearest_rank("d", "1")).item() == 100.0
+
+    @pytest.mark.parametrize("q", sorted(FLOAT_EXACT_QUANTILES))
+    def test_equiprobable_equals_rank_for_every_size(self, q: Fraction) -> None:
+        """polars' selection equals the integer rank ceil(q * n) for n up to 2,500."""
+        rng = np.random.default_rng(int(q * 100))
+        sizes = np.arange(1, 2501)
+        groups = np.repeat(sizes, sizes)
+        values = rng.random(groups.size)
+        frame = pl.DataFrame({"n": groups, "d": values})
+
+        selected = (
+            frame.group_by("n")
+            .agg(quantile("d", q, QuantileMethod.NEAREST_RANK))
+            .sort("n")["d"]
+            .to_numpy()
+        )
+
+        starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+        ranks = -(-sizes * q.numerator // q.denominator)
+        expected = [
+            np.sort(values[start : start + size])[rank - 1]
+            for start, size, rank in zip(starts, sizes, ranks, strict=True)
+        ]
+        assert selected.tolist() == expected
 
     def test_empty_group_is_null(self) -> None:
         frame = pl.DataFrame({"d": []}, schema={"d": pl.Float64})

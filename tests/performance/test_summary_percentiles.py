@@ -1,4 +1,4 @@
-"""Percentiles taken from one sorted list per group equal the per-percentile sort."""
+"""Percentiles selected by polars per group equal the sort-based nearest rank."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def _expected(events: pl.DataFrame, by: list[str]) -> pl.DataFrame:
     return events.group_by(by).agg(exprs).sort(by)
 
 
-class TestSortedPercentiles:
+class TestSelectedPercentiles:
     @pytest.mark.parametrize("by", [["action"], ["action", "tenant"]])
     @pytest.mark.parametrize("size", [1, 7, 1000])
     def test_equal_to_nearest_rank(self, by: list[str], size: int) -> None:
