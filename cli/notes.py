@@ -66,9 +66,11 @@ def _lines(count: int) -> str:
 
 def describe_reading(stats: ReadStats) -> str:
     """Summarise what was read, for a message about finding no events."""
-    files = len(stats.files)
-    return (
-        f"read {files} {'file' if files == 1 else 'files'} with "
-        f"{stats.lines:,} lines: {stats.other:,} other log lines, "
-        f"{stats.skipped_total:,} malformed"
-    )
+    files = _count(len(stats.files), "file", "files")
+    lines = _count(stats.lines, "line", "lines")
+    other = _count(stats.other, "other log line", "other log lines")
+    return f"read {files} with {lines}: {other}, {stats.skipped_total:,} malformed"
+
+
+def _count(number: int, one: str, many: str) -> str:
+    return f"{number:,} {one if number == 1 else many}"

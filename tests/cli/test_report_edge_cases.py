@@ -257,3 +257,14 @@ class TestOddFilesFromTheCommandLine:
         assert json.loads(plain.stdout)[0]["count"] == 4
         assert json.loads(every.stdout)[0]["count"] == 7
         assert "malformed" not in every.stderr
+
+
+def test_no_events_message_counts_in_words(tmp_path: Path) -> None:
+    """One file of one ordinary line reads '1 line: 1 other log line'."""
+    path = tmp_path / "other.jsonl"
+    path.write_bytes(b'{"event":"gateway ready","level":"info"}\n')
+
+    result = run_report("--no-cache", path)
+
+    assert result.returncode == 2
+    assert "read 1 file with 1 line: 1 other log line, 0 malformed" in result.stderr
