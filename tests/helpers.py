@@ -41,6 +41,29 @@ PLANTED_SECRETS = (
 )
 
 
+def timing_line(index: int, **changes: object) -> bytes:
+    """Return the JSON of timing line `index` as a writer emits it, with `changes`.
+
+    Lines differ in minute, duration, tenant (one of 40) and event id.
+    """
+    line: dict[str, object] = {
+        "timestamp": f"2026-11-30T14:{index % 60:02d}:09.231840Z",
+        "level": "info",
+        "event": "timing",
+        "action": "config.update",
+        "duration_ms": index / 7,
+        "outcome": "success",
+        "tenant": str(10**18 + index % 40),
+        "action_type": "config",
+        "entrypoint": "bot",
+        "service": "datadrop-bot",
+        "event_id": f"{index:032x}",
+        "schema": 1,
+    }
+    line.update(changes)
+    return orjson.dumps(line)
+
+
 def case_path(prefix: str) -> Path:
     """Return the log input of a failure case, such as `C14`."""
     matches = sorted(CASES_DIR.glob(f"{prefix}-*"))

@@ -10,32 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import orjson
 import pytest
 from click.testing import CliRunner
+from helpers import timing_line
 
 from aggregator.loading import read_files
 from cli.main import main
-
-
-def _timing_line(index: int) -> bytes:
-    return orjson.dumps(
-        {
-            "timestamp": f"2026-11-30T14:{index % 60:02d}:09.231840Z",
-            "level": "info",
-            "event": "timing",
-            "action": "config.update",
-            "duration_ms": index / 7,
-            "outcome": "success",
-            "tenant": "1444299331546478261",
-            "action_type": "config",
-            "entrypoint": "bot",
-            "service": "datadrop-bot",
-            "event_id": f"{index:032x}",
-            "schema": 1,
-        }
-    )
-
 
 OTHER_LINES = [
     b'{"event":"cache stats","duration_ms":"n/a"}',
@@ -46,7 +26,7 @@ OTHER_LINES = [
 
 
 def _write_log(path: Path, other_line: bytes) -> Path:
-    lines = [_timing_line(index) for index in range(10)]
+    lines = [timing_line(index) for index in range(10)]
     lines.insert(3, other_line)
     path.write_bytes(b"\n".join(lines) + b"\n")
     return path

@@ -14,8 +14,8 @@ import textwrap
 import time
 from pathlib import Path
 
-import orjson
 import pytest
+from helpers import timing_line
 
 from aggregator.cache import EventCache, FileIdentity
 from aggregator.event_columns import STORED_SCHEMA
@@ -24,27 +24,10 @@ from aggregator.loading import read_files
 HOUR_NS = 3600 * 10**9
 
 
-def _timing_line(index: int, duration_ms: float) -> bytes:
-    return orjson.dumps(
-        {
-            "timestamp": f"2026-11-30T14:{index % 60:02d}:09.231840Z",
-            "level": "info",
-            "event": "timing",
-            "action": "config.update",
-            "duration_ms": duration_ms,
-            "outcome": "success",
-            "tenant": "1444299331546478261",
-            "action_type": "config",
-            "entrypoint": "bot",
-            "service": "datadrop-bot",
-            "event_id": f"{index:032x}",
-            "schema": 1,
-        }
-    )
-
-
 def _write_closed(path: Path, durations: list[float], mtime_ns: int) -> Path:
-    lines = [_timing_line(index, value) for index, value in enumerate(durations)]
+    lines = [
+        timing_line(index, duration_ms=value) for index, value in enumerate(durations)
+    ]
     path.write_bytes(b"\n".join(lines) + b"\n")
     os.utime(path, ns=(mtime_ns, mtime_ns))
     return path

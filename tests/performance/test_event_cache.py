@@ -8,10 +8,10 @@ import stat
 import time
 from pathlib import Path
 
-import orjson
 import polars as pl
 import pytest
 from click.testing import CliRunner
+from helpers import timing_line
 from polars.testing import assert_frame_equal
 
 from aggregator.cache import EventCache, FileIdentity
@@ -23,30 +23,11 @@ from cli.notes import read_notes
 HOUR_S = 3600
 
 
-def _timing_line(index: int, **changes: object) -> bytes:
-    line: dict[str, object] = {
-        "timestamp": f"2026-11-30T14:{index % 60:02d}:09.231840Z",
-        "level": "info",
-        "event": "timing",
-        "action": "config.update",
-        "duration_ms": index / 7,
-        "outcome": "success",
-        "tenant": str(10**18 + index % 40),
-        "action_type": "config",
-        "entrypoint": "bot",
-        "service": "datadrop-bot",
-        "event_id": f"{index:032x}",
-        "schema": 1,
-    }
-    line.update(changes)
-    return orjson.dumps(line)
-
-
 def _log_lines(first: int, count: int) -> list[bytes]:
-    lines = [_timing_line(index) for index in range(first, first + count)]
+    lines = [timing_line(index) for index in range(first, first + count)]
     lines[3] = b'{"timestamp": "2026-11-30T14:00:00Z", "event": "timing"'
     lines[5] = b'{"timestamp":"2026-11-30T14:00:00.000000Z","event":"ready"}'
-    lines[7] = _timing_line(first + 7, duration_ms="fast")
+    lines[7] = timing_line(first + 7, duration_ms="fast")
     return lines
 
 
@@ -112,7 +93,7 @@ class TestEventCache:
         """Lines appended to a cached file appear in the next read."""
         read_files(logs, cache=cache)
         with logs[0].open("ab") as stream:
-            stream.write(_timing_line(5000) + b"\n")
+            stream.write(timing_line(5000) + b"\n")
         _age(logs[0])
 
         events, _ = read_files(logs, cache=cache)
@@ -257,7 +238,7 @@ class TestProjection:
     ) -> None:
         """A repeated id with other values counts as conflicting in any projection."""
         path = tmp_path / "repeated.jsonl"
-        lines = [_timing_line(1), _timing_line(1), _timing_line(1, duration_ms=9.5)]
+        lines = [timing_line(1), timing_line(1), timing_line(1, duration_ms=9.5)]
         path.write_bytes(b"\n".join(lines) + b"\n")
 
         events, stats = read_files([path], columns=("duration_ms",))

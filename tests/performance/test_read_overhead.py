@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import orjson
+from helpers import timing_line
 
 from aggregator.files import LineSource
 from aggregator.lines import parse_line
@@ -13,25 +13,7 @@ from aggregator.loading import read_files
 
 
 def _write_log(path: Path, lines: int) -> None:
-    rows = [
-        orjson.dumps(
-            {
-                "timestamp": f"2026-11-30T14:{index % 60:02d}:09.231840Z",
-                "level": "info",
-                "event": "timing",
-                "action": "config.update",
-                "duration_ms": index / 7,
-                "outcome": "success",
-                "tenant": str(10**18 + index % 40),
-                "action_type": "config",
-                "entrypoint": "bot",
-                "service": "datadrop-bot",
-                "event_id": f"{index:032x}",
-                "schema": 1,
-            }
-        )
-        for index in range(lines)
-    ]
+    rows = [timing_line(index) for index in range(lines)]
     path.write_bytes(b"\n".join(rows) + b"\n")
 
 
