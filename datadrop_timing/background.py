@@ -1,11 +1,12 @@
 """Write lines on a thread of their own, so a slow disk never blocks the caller.
 
 `BackgroundWriter` hands lines to one daemon thread through a bounded
-queue, and the thread writes them in batches. One thread writes every line of a process, so lines stay in the order
-they were submitted. A log call waits only when the queue is full, and at
-most `FULL_QUEUE_WAIT_S`; after that the line is dropped and counted in
-`dropped`, and the first drop is reported once on stderr. Every writer still
-running is drained at interpreter exit by an `atexit` hook.
+queue, and the thread writes them in batches. One thread writes every line
+of a process, so lines stay in the order they were submitted. A log call
+waits only when the queue is full, and at most `FULL_QUEUE_WAIT_S`; after
+that the line is dropped and counted in `dropped`, and the first drop is
+reported once on stderr. Every writer still running is drained at
+interpreter exit by an `atexit` hook.
 """
 
 from __future__ import annotations

@@ -12,9 +12,9 @@ import structlog
 
 from datadrop_timing.clock import SYSTEM_CLOCK, Clock
 from datadrop_timing.errors import ConfigurationError
+from datadrop_timing.exception_text import ExceptionTextMode, set_exception_text_mode
 from datadrop_timing.processors import EventFinisher
 from datadrop_timing.pseudonym import set_tenant_key
-from datadrop_timing.redaction import ExceptionTextMode, set_exception_text_mode
 from datadrop_timing.render import render_line
 from datadrop_timing.schema import ENTRYPOINTS
 from datadrop_timing.server_logs import install_library_log_filters

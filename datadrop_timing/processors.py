@@ -14,12 +14,9 @@ from typing import Any
 
 from datadrop_timing.clock import SYSTEM_CLOCK, Clock
 from datadrop_timing.context import normalise_tenant
+from datadrop_timing.exception_text import format_exception_text, scrub_exception_text
 from datadrop_timing.pseudonym import pseudonymise
-from datadrop_timing.redaction import (
-    format_exception_text,
-    redact,
-    scrub_exception_text,
-)
+from datadrop_timing.redaction import redact
 from datadrop_timing.schema import (
     EXTRA_PREFIX,
     LEADING_KEYS,

@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from datadrop_timing.redaction import scrub_exception_text
+from datadrop_timing.exception_text import scrub_exception_text
 
 MAX_LINE_BYTES = 64 * 1024
 

@@ -32,7 +32,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from datadrop_timing.context import current_context
-from datadrop_timing.redaction import format_stack_frames
+from datadrop_timing.exception_text import format_stack_frames
 
 UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
 

@@ -23,7 +23,7 @@ from integrations.discord_harness import boot, message_payload, settle
 
 from datadrop_timing import ConfigurationError, ManualClock, configure, flush, timed
 from datadrop_timing.discord_timing import install_timing
-from datadrop_timing.redaction import ExceptionTextMode, set_exception_text_mode
+from datadrop_timing.exception_text import ExceptionTextMode, set_exception_text_mode
 
 USER_NAME = "planted-user-name"
 COMMAND_NAME = "planted-command-name"
