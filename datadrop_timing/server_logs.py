@@ -8,6 +8,10 @@ of both libraries. The filter changes records before any handler sees them:
   the method, HTTP version and status stay.
 - uvicorn's `color_message` extra, a copy of the message with ANSI escapes,
   is dropped.
+- The websockets library's debug lines are dropped: through `uvicorn.error`
+  and its own loggers it logs each handshake line (`< GET /ws?token=...`, every
+  header with cookies and credentials) and each frame with its payload, all
+  prefixed `< ` or `> `. So is its `websocket` extra, the connection object.
 - A discord.py record with an exception loses the exception's message, which
   often quotes what a user typed (`Failed to convert <text> to Upper`) or a
   user id. The record keeps `error_type` (the root exception) and
@@ -35,6 +39,14 @@ from datadrop_timing.context import current_context
 from datadrop_timing.exception_text import format_stack_frames
 
 UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
+
+# The websockets library's own loggers, used when it is not given uvicorn's.
+WEBSOCKETS_LOGGERS = ("websockets", "websockets.server", "websockets.client")
+
+_SERVER_LIBRARIES = ("uvicorn", "websockets")
+
+# How the websockets library prefixes what it received and what it sent.
+_WIRE_PREFIXES = ("< ", "> ")
 
 # discord.py loggers that log exceptions. The loggers of discord.py modules
 # imported before the filter is installed get it too.
@@ -85,25 +97,42 @@ class LibraryRecordFilter(logging.Filter):
     """Rewrite uvicorn and discord.py records so that no user data is written."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        """Change `record` in place and keep it."""
-        record.__dict__.pop("color_message", None)
-        if record.name.startswith("uvicorn"):
-            _rewrite_uvicorn_message(record)
-        if record.exc_info and record.exc_info[1] is not None:
-            _add_error_context(record, record.exc_info[1])
-            if record.name.startswith("discord"):
-                _replace_exception_message(record, record.exc_info[1])
-        if record.name.startswith("discord") and record.msg == _AUTOCOMPLETE_MESSAGE:
-            record.msg = "Ignoring exception in autocomplete for %r (Guild: %s)"
-            record.args = tuple(record.args or ())[:2]
-        return True
+        """Change `record` in place; False drops a line of wire traffic."""
+        try:
+            return _filter_record(record)
+        except Exception:  # noqa: BLE001 - a log call must not raise
+            # Whatever the record held is not written: only that it failed.
+            record.msg = "library log record could not be filtered"
+            record.args = ()
+            record.exc_info = None
+            record.exc_text = None
+            return True
+
+
+def _filter_record(record: logging.LogRecord) -> bool:
+    record.__dict__.pop("color_message", None)
+    message = record.msg if isinstance(record.msg, str) else None
+    if record.name.startswith(_SERVER_LIBRARIES):
+        record.__dict__.pop("websocket", None)
+        if message is not None and message.startswith(_WIRE_PREFIXES):
+            return False
+    if record.name.startswith("uvicorn"):
+        _rewrite_uvicorn_message(record)
+    if record.exc_info and record.exc_info[1] is not None:
+        _add_error_context(record, record.exc_info[1])
+        if record.name.startswith("discord"):
+            _replace_exception_message(record, record.exc_info[1])
+    if record.name.startswith("discord") and message == _AUTOCOMPLETE_MESSAGE:
+        record.msg = "Ignoring exception in autocomplete for %r (Guild: %s)"
+        record.args = tuple(record.args or ())[:2]
+    return True
 
 
 _FILTER = LibraryRecordFilter()
 
 
 def install_library_log_filters() -> None:
-    """Add the shared `LibraryRecordFilter` to uvicorn's and discord.py's loggers.
+    """Add the shared `LibraryRecordFilter` to the server and discord.py loggers.
 
     Calling it again adds loggers created since, and never adds the filter
     twice to one logger.
@@ -111,9 +140,10 @@ def install_library_log_filters() -> None:
     imported = [
         name
         for name in logging.Logger.manager.loggerDict
-        if name.startswith(("discord.", "uvicorn."))
+        if name.startswith(("discord.", "uvicorn.", "websockets."))
     ]
-    for name in {*UVICORN_LOGGERS, *DISCORD_LOGGERS, *imported}:
+    loggers = {*UVICORN_LOGGERS, *WEBSOCKETS_LOGGERS, *DISCORD_LOGGERS, *imported}
+    for name in loggers:
         logger = logging.getLogger(name)
         if _FILTER not in logger.filters:
             logger.addFilter(_FILTER)
@@ -126,7 +156,7 @@ def _rewrite_uvicorn_message(record: logging.LogRecord) -> None:
         # Arguments: client address, path with query string, then the status.
         record.msg = "WebSocket" + message[len(_WEBSOCKET_PREFIX) :]
         record.args = args[2:]
-    elif message == _ACCESS_MESSAGE and len(args) == 5:
+    elif isinstance(message, str) and message == _ACCESS_MESSAGE and len(args) == 5:
         # Arguments: client address, method, path, HTTP version, status.
         record.msg = '"%s HTTP/%s" %d'
         record.args = (args[1], args[3], args[4])

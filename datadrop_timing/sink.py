@@ -14,6 +14,7 @@ With `background=True`, a file sink writes on a thread of its own (see
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 import threading
@@ -133,7 +134,10 @@ class LineSink:
             msg = "the sink has no stream"
             raise OSError(msg)
         with self._lock:
-            self._stream.write(data)
+            if isinstance(self._stream, io.RawIOBase):
+                _write_raw(self._stream, data)
+            else:
+                self._stream.write(data)
             self._stream.flush()
 
     def _record_failure(self, error: Exception, lines: int) -> None:
@@ -150,6 +154,22 @@ class LineSink:
             sys.__stderr__.write(notice)  # type: ignore[union-attr]
         except Exception:  # noqa: BLE001 - stderr itself may be gone
             pass
+
+
+def _write_raw(stream: io.RawIOBase, data: bytes) -> None:
+    """Write all of `data` to an unbuffered stream, which may take only part.
+
+    Raises:
+        OSError: the stream took no bytes: a full non-blocking pipe returns
+            None instead of raising.
+    """
+    view = memoryview(data)
+    while view:
+        written = stream.write(view)
+        if not written:
+            msg = "the stream took no bytes (a full non-blocking pipe?)"
+            raise BlockingIOError(msg)
+        view = view[written:]
 
 
 def _open_append(path: Path) -> int:

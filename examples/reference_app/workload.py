@@ -365,6 +365,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure_logging(workload.log_path, workload.clock)
         asyncio.run(workload.run())
 
+    # Lines still queued for the writer thread would land after the cut.
+    datadrop_timing.flush()
     if args.truncate_tail:
         truncate_tail(workload.log_path)
     print(f"wrote logs for {args.tenants} tenants to {args.out_dir}")
