@@ -1,4 +1,4 @@
-"""Log calls that raise into the caller, and lines lost without being counted."""
+"""Library records and raw streams: log calls never raise, lost lines are counted."""
 
 from __future__ import annotations
 
