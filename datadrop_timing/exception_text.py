@@ -4,16 +4,21 @@ Exception messages and tracebacks are free text written by any library, and
 often quote what a user typed. How much of them reaches a line is set by
 `configure(exception_text=...)`, one of `EXCEPTION_TEXT_MODES`:
 
-- `scrub` (the default): quoted literals in messages become `'[redacted]'`,
-  and e-mail addresses, runs of 15 or more digits (Discord user, guild and
-  message ids), webhook URLs and credentials are replaced. Traceback frame
-  lines and their source lines are kept, since they are the program's code.
+- `scrub` (the default): quoted literals in messages and notes become
+  `'[redacted]'`, and e-mail addresses, runs of 15 or more digits (Discord
+  user, guild and message ids), webhook URLs and credentials are replaced.
+  Traceback frame lines and their source lines are kept, since they are the
+  program's code. Three kinds of text that carry input unquoted are removed:
+  the name in `unknown encoding: <name>`, the source text line of a
+  SyntaxError, and the message of discord.py's user-input errors (see
+  `_USER_INPUT_ERROR_CLASSES`). The last needs the exception itself, so
+  `scrub_exception_text`, which gets only the text, keeps that message.
 - `drop`: messages become `[dropped]`, and tracebacks keep only the frame
   locations and the exception type names.
 - `keep`: messages and tracebacks as Python prints them, with ids, webhook
   URLs and credentials replaced, for local debugging.
 
-An unquoted value in a message, as in `f"no user {name}"`, is kept by
+Any other unquoted value in a message, as in `f"no user {name}"`, is kept by
 `scrub`. Only `drop` removes it.
 """
 
@@ -22,7 +27,7 @@ from __future__ import annotations
 import itertools
 import re
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from types import TracebackType
 from typing import Literal
 
@@ -46,6 +51,37 @@ DROPPED_MESSAGE = "[dropped]"
 REDACTED_LITERAL = "'[redacted]'"
 
 REDACTED_EMAIL = "[email]"
+
+# The line that replaces a SyntaxError's source text in "scrub" mode, because
+# that text is often what a user typed, as with `ast.literal_eval(text)`.
+REDACTED_SOURCE_TEXT = "[source text redacted]"
+
+# discord.py exception classes whose messages are built from what a user
+# typed, as `module.qualname`, so that discord.py need not be imported. An
+# exception matches when its class or any base is listed. In discord.py 2.7.1
+# (discord/ext/commands/errors.py and discord/app_commands/errors.py) the
+# messages of BadBoolArgument, BadTimestampArgument, RangeError (the number
+# received) and TransformerError put the input in unquoted. Most others quote
+# it, but input that itself contains a quote then escapes the quoting in part.
+_USER_INPUT_ERROR_CLASSES = frozenset(
+    {
+        "discord.ext.commands.errors.UserInputError",
+        "discord.ext.commands.errors.CommandNotFound",
+        "discord.ext.commands.errors.ConversionError",
+        "discord.app_commands.errors.TransformerError",
+        "discord.app_commands.errors.CommandNotFound",
+    }
+)
+
+# CPython 3.11's codec registry raises `LookupError("unknown encoding: <name>")`
+# with the name unquoted, from `codecs.lookup`, `str.encode`, `bytes.decode`
+# and `open`. The name can come from user input, such as a request's charset.
+# The match runs to the end of the text, so text after the name goes too.
+_UNKNOWN_ENCODING_RE = re.compile(r"(unknown encoding: ).*", re.DOTALL)
+
+# How many exceptions deep a message is followed into the message it wraps.
+# A deeper one is dropped.
+_MAX_WRAPPED_DEPTH = 10
 
 # A quoted literal: single- or double-quoted, with an optional string prefix
 # (`b'...'`, `rb"..."`) and backslash escapes inside. A quote right after a
@@ -113,7 +149,27 @@ def scrub_exception_text(text: str) -> str:
         return DROPPED_MESSAGE
     if mode == "keep":
         return _scrub_ids(text)
-    return _scrub_literals(_scrub_ids(text))
+    # NOTE: the text alone cannot show that it belongs to a discord.py
+    # user-input error, so such a message keeps its unquoted input here.
+    # `format_exception_message` drops it.
+    return _scrub_message_text(text)
+
+
+def format_exception_message(error: BaseException) -> str:
+    """Return the message of `error` as the exception text mode allows.
+
+    In "scrub" mode this also applies the rules that need the exception
+    itself, which `scrub_exception_text` cannot. The message of a discord.py
+    user-input error becomes `DROPPED_MESSAGE`. The text of a wrapped
+    exception inside a message is scrubbed by the rules of its own type. A
+    failing `__str__` gives `<unprintable TypeName>`.
+    """
+    mode = _EXCEPTION_TEXT.mode
+    if mode == "drop":
+        return DROPPED_MESSAGE
+    if mode == "keep":
+        return _scrub_ids(_safe_str(error))
+    return _scrub_message(error, depth=0)
 
 
 def format_exception_text(error: BaseException, tb: TracebackType | None) -> str:
@@ -152,6 +208,45 @@ def _scrub_literals(text: str) -> str:
     return _QUOTED_LITERAL_RE.sub(REDACTED_LITERAL, text)
 
 
+def _scrub_message_text(text: str) -> str:
+    """Scrub one message or note by the text rules of "scrub" mode."""
+    text = _UNKNOWN_ENCODING_RE.sub(rf"\g<1>{REDACTED_LITERAL}", _scrub_ids(text))
+    return _scrub_literals(text)
+
+
+def _scrub_message(error: BaseException, depth: int) -> str:
+    """Return the message of `error` as "scrub" mode writes it.
+
+    A message that contains the message of the exception it wraps, as those
+    of discord.py's `CommandInvokeError` and `HybridCommandError` do, has
+    that part scrubbed by the rules of the wrapped exception.
+    """
+    if depth > _MAX_WRAPPED_DEPTH or _is_user_input_error(type(error)):
+        return DROPPED_MESSAGE
+
+    text = _safe_str(error)
+    older = _older_link(error)
+    if older is not None:
+        older_text = _safe_str(older)
+        if older_text and older_text in text:
+            text = text.replace(older_text, _scrub_message(older, depth + 1))
+    return _scrub_message_text(text)
+
+
+def _is_user_input_error(error_type: type[BaseException]) -> bool:
+    return any(
+        f"{cls.__module__}.{cls.__qualname__}" in _USER_INPUT_ERROR_CLASSES
+        for cls in error_type.__mro__
+    )
+
+
+def _safe_str(value: object) -> str:
+    try:
+        return str(value)
+    except Exception:  # noqa: BLE001 - a failing __str__ must not lose the line
+        return f"<unprintable {type(value).__name__}>"
+
+
 def _format_chain(
     error: BaseException, tb: TracebackType | None, *, is_dropped: bool, depth: int
 ) -> Iterator[str]:
@@ -183,16 +278,26 @@ def _chain_oldest_first(
     link: BaseException | None = error
     while link is not None and id(link) not in seen:
         seen.add(id(link))
-        if link.__cause__ is not None:
-            older, separator = link.__cause__, _CAUSE_SEPARATOR
-        elif link.__context__ is not None and not link.__suppress_context__:
-            older, separator = link.__context__, _CONTEXT_SEPARATOR
+        older = _older_link(link)
+        if older is None:
+            separator = ""
+        elif older is link.__cause__:
+            separator = _CAUSE_SEPARATOR
         else:
-            older, separator = None, ""
+            separator = _CONTEXT_SEPARATOR
         chain.append((separator, link, tb if link is error else link.__traceback__))
         link = older
 
     return chain[::-1]
+
+
+def _older_link(error: BaseException) -> BaseException | None:
+    """Return the exception a traceback shows before `error`, if any."""
+    if error.__cause__ is not None:
+        return error.__cause__
+    if error.__suppress_context__:
+        return None
+    return error.__context__
 
 
 def _format_link(
@@ -210,10 +315,51 @@ def _format_link(
     if is_dropped:
         yield _type_name(type(error)) + "\n"
     else:
-        # The message lines, with notes and a SyntaxError's text, are all that
-        # scrubbing changes; the frame lines above are the program's code.
-        message = "".join(traceback.format_exception_only(type(error), error))
-        yield _scrub_literals(message)
+        # The message, notes and a SyntaxError's source text are all that
+        # scrubbing changes, because the frame lines above are the program's
+        # code.
+        yield from _format_scrubbed_exception_only(error)
+
+
+def _format_scrubbed_exception_only(error: BaseException) -> Iterator[str]:
+    """Yield the `Type: message` and note lines of `error`, scrubbed.
+
+    The layout is that of Python 3.11's `traceback.format_exception_only`,
+    which cannot be given a scrubbed message to print.
+    """
+    type_name = _type_name(type(error))
+    if isinstance(error, SyntaxError):
+        yield from _format_syntax_error(error, type_name)
+    else:
+        message = _scrub_message(error, depth=0)
+        yield f"{type_name}: {message}\n" if message else f"{type_name}\n"
+
+    notes = getattr(error, "__notes__", None)
+    if notes is None:
+        return
+    if isinstance(notes, str) or not isinstance(notes, Sequence):
+        notes = [notes]
+    for note in notes:
+        # A whole note is scrubbed at once, since a literal may span lines.
+        for line in _scrub_message_text(_safe_str(note)).split("\n"):
+            yield line + "\n"
+
+
+def _format_syntax_error(error: SyntaxError, type_name: str) -> list[str]:
+    """Return a SyntaxError's location and message lines, its source text hidden."""
+    lines = []
+    filename_suffix = ""
+    if error.lineno is not None:
+        filename = error.filename or "<string>"
+        lines.append(f'  File "{filename}", line {error.lineno}\n')
+    elif error.filename is not None:
+        filename_suffix = f" ({error.filename})"
+    if error.text is not None:
+        lines.append(f"    {REDACTED_SOURCE_TEXT}\n")
+
+    message = _scrub_message_text(_safe_str(error.msg or "<no detail available>"))
+    lines.append(f"{type_name}: {message}{filename_suffix}\n")
+    return lines
 
 
 def _frame_locations(tb: TracebackType | None) -> list[str]:
