@@ -109,21 +109,26 @@ def finish_event(
 ) -> dict[str, Any]:
     """Complete `event` in place and return it with its keys in schema order."""
     is_timed = END_TIMESTAMP_KEY in event
-    _stamp(event, clock)
+    end_timestamp = _pop_timestamps(event)
 
     if "exc_info" in event:
         _structure_exception(event)
     _redact(event)
+    # Added after redaction, which has nothing to find in the writer's own
+    # timestamp.
+    event["timestamp"] = end_timestamp or format_timestamp(clock.now())
 
-    if event.get("event") == TIMING_EVENT:
+    is_timing_line = event.get("event") == TIMING_EVENT
+    if is_timing_line:
         if is_timed:
             _coerce_schema_types(event)
         else:
             # Only the timer writes `"event": "timing"`; readers would take
             # an ordinary message "timing" for a broken timing line.
             event["event"] = UNTIMED_TIMING_MESSAGE
+            is_timing_line = False
 
-    if "tenant" in event or event.get("event") == TIMING_EVENT:
+    if is_timing_line or "tenant" in event:
         event["tenant"] = pseudonymise(normalise_tenant(event.get("tenant")))
 
     if service is not None:
@@ -134,19 +139,20 @@ def finish_event(
     return _ordered(event)
 
 
-def _stamp(event: dict[str, Any], clock: Clock) -> None:
+def _pop_timestamps(event: dict[str, Any]) -> object:
+    """Remove and return the writer's timestamp, and rename a caller's `timestamp`."""
     end_timestamp = event.pop(END_TIMESTAMP_KEY, None)
     end_timestamp = event.pop(RECORD_TIMESTAMP_KEY, None) or end_timestamp
     if "timestamp" in event:
         event[EXTRA_PREFIX + "timestamp"] = event.pop("timestamp")
-
-    event["timestamp"] = end_timestamp or format_timestamp(clock.now())
+    return end_timestamp
 
 
 def _redact(event: dict[str, Any]) -> None:
     redacted = redact(event)
     if redacted:
-        event["redacted_keys"] = sorted(redacted)
+        # A key dropped from every item of a list has one path for all.
+        event["redacted_keys"] = sorted(set(redacted))
 
 
 def _coerce_schema_types(event: dict[str, Any]) -> None:

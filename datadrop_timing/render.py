@@ -4,13 +4,23 @@ Rendering never raises. Values orjson cannot encode are converted:
 
 - an aware `datetime` keeps its offset, a naive one is taken as UTC;
 - `set` and `frozenset` become sorted lists;
-- `bytes` become lowercase hex strings;
+- a mapping that is not a dict, and a dataclass, become dicts;
+- `bytes`, `bytearray` and `memoryview` become lowercase hex strings, of the
+  bytes after scrubbing: they are decoded as UTF-8 (bytes that are not UTF-8
+  kept as they are), scrubbed like `repr()` text and encoded again. So a
+  webhook URL sent as bytes is written as the hex of `[redacted webhook URL]`,
+  but hex hides nothing else;
 - an exception becomes `{"type": ..., "message": ...}`;
 - an integer outside the 64-bit range orjson encodes becomes a string;
-- a key that is not a string becomes its `str()`;
+- a key that is not a string becomes its `str()`, scrubbed;
 - a string with a lone surrogate gets U+FFFD in its place;
 - any other object becomes its `repr()`, or `"<unrenderable TYPE>"` when that
   raises.
+
+Sets, mappings and dataclasses go through `redact_value`, and the text of a
+`repr()` through `scrub_rendered_text`, so values that `redact` did not see
+lose their secrets too. orjson passes dataclasses to this conversion instead
+of encoding them itself.
 
 A line longer than `MAX_LINE_BYTES` has its longest strings cut, each ending
 with `TRUNCATION_MARK`, so that concurrent writers can append whole lines.
@@ -20,14 +30,23 @@ way, and `render_error: true`. Every line is at most `MAX_LINE_BYTES`.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import enum
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
 from datadrop_timing.exception_text import scrub_exception_text
+from datadrop_timing.redaction import (
+    NESTED_TOO_DEEP,
+    placeholder,
+    redact_value,
+    scrub_rendered_text,
+    scrub_text,
+)
 
 MAX_LINE_BYTES = 64 * 1024
 
@@ -36,7 +55,11 @@ TRUNCATION_MARK = "...[truncated]"
 # Dates and times pass through to `_encode_default`, which formats them as
 # OPT_UTC_Z and OPT_NAIVE_UTC would. orjson 3.13.0 formatting them itself
 # crashed the process (SIGSEGV) on a tzinfo whose utcoffset() raises.
-_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+_OPTIONS = (
+    orjson.OPT_NON_STR_KEYS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+)
 
 # Types orjson encodes itself: kept as they are when a line is sanitised.
 _NATIVE_TYPES = (datetime.date, datetime.time, uuid.UUID, enum.Enum)
@@ -99,7 +122,7 @@ def _render_essentials(event: dict[str, Any]) -> bytes:
     essentials["render_error"] = True
 
     try:
-        line = orjson.dumps(essentials, default=_placeholder, option=_OPTIONS)
+        line = orjson.dumps(essentials, default=placeholder, option=_OPTIONS)
         if len(line) <= MAX_LINE_BYTES:
             return line
         cut_line = _cut_until_it_fits(essentials)
@@ -123,9 +146,9 @@ def _short_scalar(value: Any) -> Any:
         return _cut_text(value, _STRING_LIMITS[-1])
 
     try:
-        text = orjson.dumps(value, default=_placeholder, option=_OPTIONS).decode()
+        text = orjson.dumps(value, default=placeholder, option=_OPTIONS).decode()
     except (TypeError, orjson.JSONEncodeError):
-        text = _placeholder(value)
+        text = placeholder(value)
 
     return _cut_text(text, _STRING_LIMITS[-1])
 
@@ -136,11 +159,8 @@ def _encode_default(value: object) -> Any:
         if isinstance(value, (datetime.date, datetime.time)):
             return _iso_text(value)
 
-        if isinstance(value, (set, frozenset)):
-            return _sorted_items(value)
-
         if isinstance(value, (bytes, bytearray, memoryview)):
-            return bytes(value).hex()
+            return _scrubbed_hex(value)
 
         if isinstance(value, BaseException):
             return {
@@ -148,9 +168,22 @@ def _encode_default(value: object) -> Any:
                 "message": scrub_exception_text(str(value)),
             }
 
-        return repr(value)
+        if isinstance(value, (set, frozenset, Mapping)) or _is_dataclass(value):
+            return redact_value(value)
+
+        return scrub_rendered_text(repr(value))
     except Exception:  # noqa: BLE001 - a failing __str__ or __repr__
-        return _placeholder(value)
+        return placeholder(value)
+
+
+def _is_dataclass(value: object) -> bool:
+    return dataclasses.is_dataclass(value) and not isinstance(value, type)
+
+
+def _scrubbed_hex(value: bytes | bytearray | memoryview) -> str:
+    # surrogateescape keeps bytes that are not UTF-8 through the round trip.
+    text = bytes(value).decode("utf-8", "surrogateescape")
+    return scrub_rendered_text(text).encode("utf-8", "surrogateescape").hex()
 
 
 def _iso_text(value: datetime.date | datetime.time) -> str:
@@ -164,24 +197,13 @@ def _iso_text(value: datetime.date | datetime.time) -> str:
     return text
 
 
-def _placeholder(value: object) -> str:
-    return f"<unrenderable {type(value).__name__}>"
-
-
-def _sorted_items(items: set[Any] | frozenset[Any]) -> list[Any]:
-    try:
-        return sorted(items)
-    except TypeError:
-        return sorted(items, key=repr)
-
-
 def _sanitise(value: Any, depth: int) -> Any:
     """Return a copy of `value` that orjson can encode with `_encode_default`."""
     if isinstance(value, str):
         return _clean_text(value)
 
     if depth >= _MAX_DEPTH:
-        return "<nested too deep>"
+        return NESTED_TOO_DEEP
 
     if isinstance(value, dict):
         return {
@@ -191,9 +213,6 @@ def _sanitise(value: Any, depth: int) -> Any:
 
     if isinstance(value, (list, tuple)):
         return [_sanitise(item, depth + 1) for item in value]
-
-    if isinstance(value, (set, frozenset)):
-        return [_sanitise(item, depth + 1) for item in _sorted_items(value)]
 
     if _is_native(value):
         return value
@@ -221,7 +240,7 @@ def _sanitise_or_placeholder(value: Any, depth: int) -> Any:
     try:
         return _sanitise(value, depth)
     except Exception:  # noqa: BLE001 - the last resort must not raise
-        return _placeholder(value)
+        return placeholder(value)
 
 
 def _key_text(key: object) -> str:
@@ -229,9 +248,9 @@ def _key_text(key: object) -> str:
         return key
 
     try:
-        return str(key)
+        return scrub_text(str(key))
     except Exception:  # noqa: BLE001 - a failing __str__
-        return _placeholder(key)
+        return placeholder(key)
 
 
 def _clean_text(text: str) -> str:
@@ -261,7 +280,7 @@ def _cut_until_it_fits(event: dict[str, Any]) -> bytes | None:
     """Render `event` with strings cut to each limit in turn, or return None."""
     for limit in _STRING_LIMITS:
         cut = _cut_strings(event, limit)
-        line = orjson.dumps(cut, default=_placeholder, option=_OPTIONS)
+        line = orjson.dumps(cut, default=placeholder, option=_OPTIONS)
         if len(line) <= MAX_LINE_BYTES:
             return line
 
