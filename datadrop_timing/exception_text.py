@@ -149,9 +149,8 @@ def scrub_exception_text(text: str) -> str:
         return DROPPED_MESSAGE
     if mode == "keep":
         return _scrub_ids(text)
-    # NOTE: the text alone cannot show that it belongs to a discord.py
-    # user-input error, so such a message keeps its unquoted input here.
-    # `format_exception_message` drops it.
+    # The text alone cannot show that it belongs to a discord.py user-input
+    # error: callers holding the exception use `format_exception_message`.
     return _scrub_message_text(text)
 
 

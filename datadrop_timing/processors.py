@@ -14,7 +14,10 @@ from typing import Any
 
 from datadrop_timing.clock import SYSTEM_CLOCK, Clock
 from datadrop_timing.context import normalise_tenant
-from datadrop_timing.exception_text import format_exception_text, scrub_exception_text
+from datadrop_timing.exception_text import (
+    format_exception_message,
+    format_exception_text,
+)
 from datadrop_timing.pseudonym import pseudonymise
 from datadrop_timing.redaction import redact
 from datadrop_timing.schema import (
@@ -222,7 +225,7 @@ def _structure_exception(event: dict[str, Any]) -> None:
 
     event["exception"] = {
         "type": exc_type.__name__,
-        "message": scrub_exception_text(_safe_str(exc)),
+        "message": format_exception_message(exc),
         "traceback": text,
     }
 

@@ -39,7 +39,7 @@ from typing import Any
 
 import orjson
 
-from datadrop_timing.exception_text import scrub_exception_text
+from datadrop_timing.exception_text import format_exception_message
 from datadrop_timing.redaction import (
     NESTED_TOO_DEEP,
     placeholder,
@@ -165,7 +165,7 @@ def _encode_default(value: object) -> Any:
         if isinstance(value, BaseException):
             return {
                 "type": type(value).__name__,
-                "message": scrub_exception_text(str(value)),
+                "message": format_exception_message(value),
             }
 
         if isinstance(value, (set, frozenset, Mapping)) or _is_dataclass(value):

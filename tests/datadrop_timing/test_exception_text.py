@@ -40,16 +40,6 @@ COUNT_TEXT = "planted-count-text"
 KEY_NAME = "planted-key-name"
 EMAIL = "planted.person@example.org"
 
-# processors.py and render.py write the `message` field with
-# `scrub_exception_text(str(error))`, which cannot see the class, so the
-# discord.py user-input rule reaches only the traceback so far. Tests that
-# expect the rule in the field carry this mark, and keep lines that still
-# contain planted input in memory.
-MESSAGE_FIELD_GAP = pytest.mark.xfail(
-    strict=True,
-    reason="the message field is scrubbed from its text alone, not by class",
-)
-
 
 def _reset_logging() -> None:
     logging.getLogger().handlers.clear()
@@ -480,14 +470,12 @@ class TestUserInputErrors:
 
         assert message == "yes-ish is not a recognised boolean option"
 
-    @MESSAGE_FIELD_GAP
     def test_message_field_is_dropped(self, scrubbed_in_memory: io.BytesIO) -> None:
         _log_exception(commands.BadBoolArgument(USER_NAME))
 
         for line in _memory_lines(scrubbed_in_memory):
             assert line["exception"]["message"] == "[dropped]"
 
-    @MESSAGE_FIELD_GAP
     def test_field_value_message_is_dropped(
         self, scrubbed_in_memory: io.BytesIO
     ) -> None:
@@ -709,7 +697,7 @@ async def _send_user_input(bot: commands.Bot) -> None:
 @pytest.mark.parametrize(
     ("mode", "expected_messages"),
     [
-        pytest.param("scrub", ["[dropped]"] * 3, marks=MESSAGE_FIELD_GAP),
+        pytest.param("scrub", ["[dropped]"] * 3),
         ("drop", ["[dropped]"] * 3),
     ],
 )
@@ -799,7 +787,6 @@ class TestBotTypedInput:
             assert text.endswith(f".{expected_type}: [dropped]\n")
             assert typed not in text
 
-    @MESSAGE_FIELD_GAP
     def test_lines_have_no_typed_input(
         self,
         scrubbed_in_memory: io.BytesIO,
