@@ -53,12 +53,21 @@ class BackgroundWriter:
         name: str,
         max_lines: int = QUEUE_LINES,
         batch_bytes: int = 0,
+        line_bytes: int | None = None,
+        write_joined: Callable[[bytes], None] | None = None,
     ) -> None:
-        """Start the thread, which passes `write` lines joined up to `batch_bytes`."""
+        """Start the thread that writes the queued lines.
+
+        Lines of at most `line_bytes` (default `batch_bytes`) are joined into
+        writes of at most `batch_bytes` and passed to `write_joined` (default
+        `write`); a longer line is passed to `write` alone.
+        """
         self._write = write
+        self._write_joined = write_joined or write
         self._name = name
         self._max_lines = max_lines
         self._batch_bytes = batch_bytes
+        self._line_bytes = batch_bytes if line_bytes is None else line_bytes
         self._closed = False
         self.dropped = 0
         self._start_thread()
@@ -140,23 +149,25 @@ class BackgroundWriter:
                     item.set()
                 elif item is _STOP:
                     return
+                elif len(item) > self._line_bytes:
+                    self._write(item)
                 else:
-                    self._write(self._join_following(item))
+                    self._write_joined(self._join_following(item))
                 self._notify_room()
 
     def _join_following(self, data: bytes) -> bytes:
         """Append the lines queued after `data` while they fit in `batch_bytes`.
 
-        One write per batch, not per line, saves system calls.
+        One write per batch, not per line, saves a system call per line, and
+        with it a release and re-acquisition of the GIL per line.
         """
-        if len(data) > self._batch_bytes:
-            return data
-
         parts = [data]
         size = len(data)
         while self._items:
             following = self._items[0]
             if not isinstance(following, bytes) or following is _STOP:
+                break
+            if len(following) > self._line_bytes:
                 break
             if size + len(following) > self._batch_bytes:
                 break

@@ -9,13 +9,17 @@ and the shipper pick up like any log file. A write that fails is counted,
 reported once on stderr, and never raised into the code that logged.
 
 With `background=True`, a file sink writes on a thread of its own (see
-`datadrop_timing.background`), so the caller never waits for the disk.
+`datadrop_timing.background`), so the caller never waits for the disk. That
+thread joins lines of at most 4 KiB into one write, up to 64 KiB for a
+regular file, where Linux's `O_APPEND` writes are not interleaved with other
+appends on local filesystems, and up to 4 KiB for anything else.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import stat
 import sys
 import threading
 from pathlib import Path
@@ -26,6 +30,9 @@ from datadrop_timing.background import BackgroundWriter
 FILE_MODE = 0o640
 
 SHARED_LINE_BYTES = 4096
+
+# The most the writer thread joins into one write to a regular file.
+JOINED_FILE_BYTES = 64 * 1024
 
 
 class LineSink:
@@ -59,9 +66,12 @@ class LineSink:
 
         self._background: BackgroundWriter | None = None
         if background and self._fd is not None:
-            # Joined lines stay within one shared write, so they never tear.
             self._background = BackgroundWriter(
-                self._write_now, self.name, batch_bytes=SHARED_LINE_BYTES
+                self._write_now,
+                self.name,
+                batch_bytes=_joined_write_bytes(self._fd),
+                line_bytes=SHARED_LINE_BYTES,
+                write_joined=self._write_joined,
             )
 
     @property
@@ -92,6 +102,13 @@ class LineSink:
                 self._write_stream(data)
         except Exception as error:  # noqa: BLE001 - logging must not break the caller
             # A background write may hold several lines: count each one.
+            self._record_failure(error, data.count(b"\n"))
+
+    def _write_joined(self, data: bytes) -> None:
+        """Write whole lines of at most 4 KiB each, joined, to the shared file."""
+        try:
+            self._write_fd(data)
+        except Exception as error:  # noqa: BLE001 - logging must not break the caller
             self._record_failure(error, data.count(b"\n"))
 
     def close(self) -> None:
@@ -170,6 +187,21 @@ def _write_raw(stream: io.RawIOBase, data: bytes) -> None:
             msg = "the stream took no bytes (a full non-blocking pipe?)"
             raise BlockingIOError(msg)
         view = view[written:]
+
+
+def _joined_write_bytes(fd: int) -> int:
+    """Return how many bytes of whole lines one write may join for `fd`.
+
+    On Linux, a write to a regular file opened with O_APPEND holds the file's
+    lock for the whole write, so a write of several lines is not interleaved
+    with other processes' appends on local filesystems. A pipe guarantees
+    that only up to PIPE_BUF.
+    """
+    try:
+        is_regular = stat.S_ISREG(os.fstat(fd).st_mode)
+    except OSError:
+        is_regular = False
+    return JOINED_FILE_BYTES if is_regular else SHARED_LINE_BYTES
 
 
 def _open_append(path: Path) -> int:

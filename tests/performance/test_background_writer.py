@@ -107,3 +107,20 @@ class TestJoinedWrites:
         writer.close()
 
         assert writer.flush(timeout_s=30)
+
+    def test_file_sink_joins_short_lines_only(self, tmp_path: Path) -> None:
+        """Short lines share the file in order; a line over 4 KiB goes to its own."""
+        path = tmp_path / "mixed.jsonl"
+        sink = LineSink(path, background=True)
+        long_line = b'{"n":-1,"pad":"%s"}' % (b"x" * 5000)
+        for index in range(3000):
+            sink.write_line(b'{"n":%d}' % index)
+            if index == 1500:
+                sink.write_line(long_line)
+        sink.close()
+
+        shared = path.read_bytes().splitlines()
+        own_file = sink.own_file_path()
+        assert own_file is not None
+        assert [orjson.loads(line)["n"] for line in shared] == list(range(3000))
+        assert own_file.read_bytes() == long_line + b"\n"
