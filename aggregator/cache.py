@@ -195,12 +195,6 @@ class EventCache:
             return None
         return CachedFile(events, stored["counts"])
 
-    def store(self, identity: FileIdentity, cached: CachedFile) -> None:
-        """Write the entry for `identity` atomically; record the first failure."""
-        writer = self.writer(identity)
-        writer.add(cached.events)
-        writer.commit(cached.counts)
-
     def writer(self, identity: FileIdentity) -> EntryWriter:
         """Return a writer that builds the entry for `identity` part by part."""
         return EntryWriter(self, identity)

@@ -44,7 +44,6 @@ __all__ = [
     "ReadStats",
     "SkipTally",
     "read_events",
-    "read_file_events",
     "read_files",
 ]
 
@@ -220,13 +219,6 @@ def read_files(
 
     events = _drop_duplicates(_concat_events(frames, projection), stats)
     return projection.finish(events), stats
-
-
-def read_file_events(path: Path) -> tuple[pl.DataFrame, FileStats]:
-    """Read and validate one file's timing events, without de-duplication."""
-    frames: list[pl.DataFrame] = []
-    stats = _read_file(path, frames.append, ALL_COLUMNS)
-    return ALL_COLUMNS.finish(_concat_events(frames, ALL_COLUMNS)), stats
 
 
 def _concat_events(frames: list[pl.DataFrame], projection: Projection) -> pl.DataFrame:
