@@ -78,7 +78,7 @@ _LOADING_PREFIX = ".loading-"
 
 @dataclass(frozen=True, slots=True)
 class FileIdentity:
-    """What a current cache entry must match: file id, size, mtime and ends.
+    """The file id, size, mtime and ends that a current cache entry must match.
 
     `ends` hashes the file's first and last `END_BYTES`, because an inode
     can be reused by a new file of equal size and mtime (archives restore

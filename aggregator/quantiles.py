@@ -23,9 +23,9 @@ import polars as pl
 
 from aggregator.errors import InvalidOptionError
 
-# Quantiles whose nearest rank polars' "equiprobable" method computes
-# exactly: it takes rank ceil(q * n) in floating point, and for these q the
-# rounding error of q * n is below half a unit in the last place for every
+# Quantiles whose nearest rank polars' "equiprobable" method selects exactly.
+# Its results match rank ceil(q * n) computed in floating point. For these q
+# the rounding error of q * n is below half a unit in the last place for any
 # n below 2^53, so an integral q * n is never rounded up past the integer.
 # tests/aggregator/test_percentiles.py checks every n up to 2,500.
 FLOAT_EXACT_QUANTILES = frozenset(

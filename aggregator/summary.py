@@ -89,7 +89,8 @@ def summarise(
         query.select(list(dict.fromkeys([*by, "duration_ms", "outcome", "ack_ms"])))
         .group_by(by)
         .agg(_metric_exprs(options.method, has_ack=has_ack))
-        # Readers may return group keys as categoricals; the summary holds text.
+        # Readers may return group keys as categoricals, and the summary
+        # shows them as text.
         .with_columns(pl.col(by).cast(pl.String()))
         .sort(["p95_ms", *by], descending=[True] + [False] * len(by), nulls_last=True)
         .select([*by, *METRICS, *([ACK_METRIC] if has_ack else [])])

@@ -29,7 +29,7 @@ def ours(folder: Path, *, background: bool = False) -> Operation:
     """Return one `timed` block with every schema field, written to a file.
 
     With `background`, lines are written by the sink's writer thread, as
-    `configure()` sets up by default; each round then ends with `flush()`,
+    `configure()` sets up by default. Each round then ends with `flush()`,
     so that the writes count in its time.
     """
     from datadrop_timing import bind_context, configure, flush, timed

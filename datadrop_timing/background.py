@@ -42,9 +42,8 @@ class BackgroundWriter:
     A log call appends to a deque and wakes the thread only when it sleeps.
     The thread lets lines gather for `GATHER_S`, then writes every waiting
     line, joined into writes of at most `batch_bytes`, before it sleeps
-    again. With a `queue.Queue` and a wake-up per line, the writer thread
-    made a timed operation cost 2.1x structlog's fastest setup on two busy
-    cores; this way it costs 1.15x, as writes on the caller's thread do.
+    again. Waking for every line, the thread made a timed operation cost
+    2.1x structlog's fastest setup; docs/benchmarks.md has the figures.
     """
 
     def __init__(
@@ -60,7 +59,7 @@ class BackgroundWriter:
 
         Lines of at most `line_bytes` (default `batch_bytes`) are joined into
         writes of at most `batch_bytes` and passed to `write_joined` (default
-        `write`); a longer line is passed to `write` alone.
+        `write`). A longer line is passed to `write` alone.
         """
         self._write = write
         self._write_joined = write_joined or write

@@ -45,7 +45,7 @@ WEBSOCKETS_LOGGERS = ("websockets", "websockets.server", "websockets.client")
 
 _SERVER_LIBRARIES = ("uvicorn", "websockets")
 
-# How the websockets library prefixes what it received and what it sent.
+# The prefixes of the websockets library's lines for data received and sent.
 _WIRE_PREFIXES = ("< ", "> ")
 
 # discord.py loggers that log exceptions. The loggers of discord.py modules

@@ -31,7 +31,7 @@ FILE_MODE = 0o640
 
 SHARED_LINE_BYTES = 4096
 
-# The most the writer thread joins into one write to a regular file.
+# The maximum size of one joined write to a regular file by the writer thread.
 JOINED_FILE_BYTES = 64 * 1024
 
 

@@ -210,8 +210,8 @@ class TestDoesNotFire:
 
         lines = [line for result in outputs for line in result.stdout.splitlines()]
         assert not [line for line in lines if "sustained-p95" in line]
-        # The first 520 ms window fires the one-window rule; a resolve needs
-        # 5 clean runs in a row, and the 480 ms windows give at most one.
+        # The first 520 ms window fires the one-window rule. A resolve needs
+        # 5 clean runs in a row, but the 480 ms windows give at most one.
         assert len([line for line in lines if line.startswith("[FIRING]")]) == 1
         assert len([line for line in lines if line.startswith("[RESOLVED]")]) == 0
 

@@ -278,8 +278,8 @@ class TestEntryParts:
         calls: list[Path] = []
 
         def identity_of(target: Path) -> FileIdentity | None:
-            # The first call sees the file as it was, the check after reading
-            # sees it changed.
+            # The first call returns the file as it was, and the check after
+            # reading returns a changed identity.
             calls.append(target)
             return original if len(calls) == 1 else FileIdentity(0, 0, 0, 0, "")
 
